@@ -1,0 +1,48 @@
+"""Shared fixtures: external tools the tests need are required, never skipped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+#: marker → (executable, how to install it)
+TOOLS = {
+    "dcmtk": ("dcmcjpeg", "apt-get install dcmtk"),
+    "dciodvfy": ("dciodvfy", "apt-get install dicom3tools"),
+    "dcm2niix": ("dcm2niix", "apt-get install dcm2niix"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, (executable, _) in TOOLS.items():
+        config.addinivalue_line(
+            "markers", f"{marker}: needs {executable}; fails (never skips) when it is missing"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _require_tools(request: pytest.FixtureRequest) -> None:
+    for marker, (executable, install) in TOOLS.items():
+        if request.node.get_closest_marker(marker) and shutil.which(executable) is None:
+            pytest.fail(f"{executable} is not installed ({install}); this test must run")
+
+
+@pytest.fixture
+def dciodvfy_errors() -> Callable[[Path], list[str]]:
+    """Lines of dciodvfy's report that name an error (its exit code is 0 even then)."""
+    executable = shutil.which("dciodvfy")
+    if executable is None:
+        pytest.fail("dciodvfy is not installed (apt-get install dicom3tools); this test must run")
+
+    def run(path: Path) -> list[str]:
+        result = subprocess.run(
+            [executable, str(path)], capture_output=True, text=True, check=False
+        )
+        report = result.stdout + result.stderr
+        return [line for line in report.splitlines() if "Error" in line]
+
+    return run

@@ -1,0 +1,233 @@
+"""Filling a stack's array: the direct read for native pixels, pydicom for everything else.
+
+The output array is allocated once, in its final dtype. Native little/big endian grey frames
+are read straight from the file into their slot (``readinto``) and rescaled in place; compressed,
+colour and unusual objects are decoded by pydicom frame by frame into the same array. Both give
+exactly pydicom's ``pixel_array`` + ``apply_modality_lut`` values (checked by property tests).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from workstation.core.errors import DicomFileError, ErrorCode
+from workstation.core.volume import StackKind, Volume
+from workstation.io import syntax
+from workstation.io.assemble import DicomStack, stack_dtype
+from workstation.io.decode import decode_object
+from workstation.io.frames import FrameRef, stored_format
+from workstation.io.header import PIXEL_DATA, InstanceHeader
+from workstation.io.limits import DEFAULT_LIMITS, Limits
+from workstation.io.reader import inflate_dataset
+from workstation.io.rescale import (
+    HintViolated,
+    StoredFormat,
+    can_rescale_in_place,
+    check_hints,
+    correct_unused_bits,
+    rescale_into,
+    uses_hints,
+)
+
+Progress = Callable[[int, int], None]
+
+
+class StackLoadError(DicomFileError):
+    """One object of a stack could not be decoded; names it so the rest can be reloaded."""
+
+    def __init__(self, source: str, error: DicomFileError) -> None:
+        super().__init__(error.code, error.message)
+        self.source = source
+
+
+def load_stack(
+    stack: DicomStack,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> Volume:
+    """The voxels of ``stack`` as a :class:`Volume` in LPS.
+
+    Raises
+    ------
+    StackLoadError
+        When one of its objects cannot be decoded (``source`` names it).
+    DicomFileError
+        ``too_large`` when the stack exceeds ``limits.max_stack_bytes``.
+    """
+    if stack.nbytes > limits.max_stack_bytes:
+        raise DicomFileError(
+            ErrorCode.TOO_LARGE,
+            f"stack needs {stack.nbytes / 2**30:.1f} GiB, over the "
+            f"{limits.max_stack_bytes / 2**30:.1f} GiB limit",
+        )
+    try:
+        array = _fill(stack, np.dtype(stack.dtype), stack.hinted, limits, progress)
+    except HintViolated:
+        # Smallest/Largest Image Pixel Value lied: use the full declared range instead.
+        dtype = stack_dtype(stack, use_hints=False)
+        array = _fill(stack, dtype, False, limits, progress)
+        stack.dtype, stack.hinted = str(dtype), False  # the stack now describes what was loaded
+    return Volume(
+        array=array,
+        affine=stack.affine.copy(),
+        kind=stack.kind,
+        phase_times_ms=stack.phase_times_ms,
+    )
+
+
+def _fill(
+    stack: DicomStack,
+    dtype: np.dtype[Any],
+    use_hints: bool,
+    limits: Limits,
+    progress: Progress | None,
+) -> npt.NDArray[Any]:
+    array = np.empty(stack.shape, dtype=dtype)
+    frame_shape = array.shape[-3:] if stack.kind is StackKind.RGB else array.shape[-2:]
+    slots = array.reshape((-1, *frame_shape))
+    by_object: dict[int, list[tuple[int, FrameRef]]] = {}
+    for slot, ref in enumerate(stack.frames):
+        by_object.setdefault(id(ref.header), []).append((slot, ref))
+    objects = list(by_object.values())
+    counter = _ProgressCounter(len(stack.frames), progress)
+
+    def fill_objects(chunk: list[list[tuple[int, FrameRef]]]) -> None:
+        for members in chunk:
+            _fill_object(members, slots, use_hints, limits)
+            counter.add(len(members))
+
+    workers = _worker_count(len(objects))
+    if workers == 1:
+        fill_objects(objects)
+    else:
+        # File reads and numpy's loops release the GIL: a few threads keep every core busy.
+        chunks = [objects[i::workers] for i in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
+            for future in [pool.submit(fill_objects, chunk) for chunk in chunks]:
+                future.result()
+    return array
+
+
+def _worker_count(n_objects: int) -> int:
+    if n_objects < 16:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class _ProgressCounter:
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.done += n
+            self.progress(self.done, self.total)
+
+
+def _fill_object(
+    members: list[tuple[int, FrameRef]],
+    slots: npt.NDArray[Any],
+    use_hints: bool,
+    limits: Limits,
+) -> None:
+    header = members[0][1].header
+    try:
+        if _direct_read_possible(header):
+            _read_native(header, members, slots, use_hints, limits)
+        else:
+            decode_object(header, members, slots, use_hints, limits)
+    except HintViolated:
+        raise
+    except DicomFileError as error:
+        raise StackLoadError(header.source.display, error) from error
+    except Exception as exc:
+        # Decoders and pydicom's lazy value conversion raise many types on damaged data.
+        failure = DicomFileError(ErrorCode.CORRUPT, f"pixel data cannot be decoded: {exc}")
+        raise StackLoadError(header.source.display, failure) from exc
+
+
+def _direct_read_possible(header: InstanceHeader) -> bool:
+    ts = syntax.lookup(header.transfer_syntax)
+    pixel = header.pixel
+    return (
+        ts is not None
+        and ts.native
+        and (header.fast or ts.deflated)
+        and pixel is not None
+        and pixel.tag == PIXEL_DATA
+        and pixel.offset >= 0
+        and header.samples_per_pixel == 1
+        and header.bits_allocated in (8, 16, 32)
+        and header.photometric in ("MONOCHROME1", "MONOCHROME2")
+        and not header.has_modality_lut
+    )
+
+
+def _object_stream(header: InstanceHeader, limits: Limits) -> BinaryIO:
+    ts = syntax.lookup(header.transfer_syntax)
+    if ts is not None and ts.deflated:
+        with header.source.open() as stream:
+            return io.BytesIO(inflate_dataset(stream.read(), limits))
+    return header.source.open()
+
+
+def _read_native(
+    header: InstanceHeader,
+    members: list[tuple[int, FrameRef]],
+    slots: npt.NDArray[Any],
+    use_hints: bool,
+    limits: Limits,
+) -> None:
+    assert header.pixel is not None
+    stored = stored_format(header)
+    ts = syntax.lookup(header.transfer_syntax)
+    swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
+    verify = use_hints and uses_hints(stored)
+    frame_bytes = header.frame_bytes
+    in_place = can_rescale_in_place(stored, slots.dtype, use_hints)
+    scratch = None if in_place else np.empty(slots.shape[1:], dtype=stored.dtype)
+    with _object_stream(header, limits) as stream:
+        for slot, ref in members:
+            target = slots[slot]
+            values = target.view(stored.dtype) if in_place else scratch
+            assert values is not None
+            stream.seek(header.pixel.offset + ref.frame * frame_bytes)
+            if _read_into(stream, values) != frame_bytes:
+                raise DicomFileError(ErrorCode.TRUNCATED, "pixel data ends early")
+            _finish_frame(values, target, stored, ref, swap=swap, verify=verify)
+
+
+def _read_into(stream: BinaryIO, values: npt.NDArray[Any]) -> int:
+    """Read straight into the array's memory: no intermediate bytes object."""
+    readinto = getattr(stream, "readinto")  # noqa: B009 - BinaryIO does not declare readinto
+    return int(readinto(values.data.cast("B")))
+
+
+def _finish_frame(
+    values: npt.NDArray[Any],
+    target: npt.NDArray[Any],
+    stored: StoredFormat,
+    ref: FrameRef,
+    *,
+    swap: bool,
+    verify: bool,
+) -> None:
+    if swap:
+        values.byteswap(inplace=True)
+    correct_unused_bits(values, stored)
+    if verify:
+        check_hints(values, stored)
+    rescale_into(values, target, ref.rescale)
