@@ -7,7 +7,7 @@
 from workstation.io.assemble import DicomStack
 from workstation.io.convert import ConvertResult, convert
 from workstation.io.limits import DEFAULT_LIMITS, Limits
-from workstation.io.pixels import StackLoadError, load_stack
+from workstation.io.pixels import StackLoadError, load_frame, load_stack
 from workstation.io.report import inspect_report
 from workstation.io.scan import Cancelled, ScanResult, load_tolerant, scan
 
@@ -21,6 +21,7 @@ __all__ = [
     "StackLoadError",
     "convert",
     "inspect_report",
+    "load_frame",
     "load_stack",
     "load_tolerant",
     "scan",

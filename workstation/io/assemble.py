@@ -19,7 +19,7 @@ from workstation.core.errors import GeometryError, LoadWarning, WarningCode
 from workstation.core.study import Stack, StudyTree
 from workstation.core.volume import StackKind
 from workstation.io import syntax
-from workstation.io.frames import FrameRef, frames_of
+from workstation.io.frames import FrameRef, frames_of, stored_format
 from workstation.io.header import InstanceHeader
 from workstation.io.rescale import output_dtype, uses_hints
 
@@ -154,12 +154,18 @@ class _Cluster:
     frames: list[FrameRef] = field(default_factory=list)
 
     def accepts(self, ref: FrameRef) -> bool:
-        assert ref.orientation is not None
+        orientation = ref.orientation
+        assert orientation is not None
+        header = ref.header
         return (
-            self.localizer == ref.header.is_localizer
-            and (self.rows, self.columns) == (ref.header.rows, ref.header.columns)
-            and max(abs(a - b) for a, b in zip(self.orientation, ref.orientation, strict=True))
-            < 1e-3
+            self.rows == header.rows
+            and self.columns == header.columns
+            and self.localizer == header.is_localizer
+            and (
+                orientation == self.orientation  # the usual case, decided without arithmetic
+                or max(abs(a - b) for a, b in zip(self.orientation, orientation, strict=True))
+                < 1e-3
+            )
             and _spacing_of(ref) == self.spacing
         )
 
@@ -238,9 +244,9 @@ def _assemble_cluster(frames: list[FrameRef]) -> list[DicomStack]:
     if max(counts) == 1:
         return [_volume_stack([group[0] for _, group in positions], normal, [])]
 
-    key = _temporal_key(positions)
-    if key is not None:
-        return [_cine_stack(positions, key, normal)]
+    times = _temporal_key(positions)
+    if times is not None:
+        return [_cine_stack(positions, times, normal)]
     by_acquisition = _split_by_acquisition(frames, normal)
     if by_acquisition is not None:
         return [_volume_stack([g[0] for _, g in part], normal, []) for part in by_acquisition]
@@ -271,9 +277,12 @@ def _group_by_position(
     return groups
 
 
-def _temporal_key(positions: list[tuple[float, list[FrameRef]]]) -> str | None:
-    """The first temporal attribute that tells apart every frame sharing a position."""
-    keyed = [[ref.temporal_keys() for ref in group] for _, group in positions]
+def _temporal_key(
+    positions: list[tuple[float, list[FrameRef]]],
+) -> dict[FrameRef, float] | None:
+    """Each frame's time by the first temporal attribute that tells apart every frame sharing
+    a position; None when no attribute does."""
+    keyed = {ref: ref.temporal_keys() for _, group in positions for ref in group}
     for name in (
         "temporal_index",
         "trigger_time",
@@ -281,14 +290,14 @@ def _temporal_key(positions: list[tuple[float, list[FrameRef]]]) -> str | None:
         "acquisition_time",
         "content_time",
     ):
-        usable = True
-        for group in keyed:
-            values = [keys[name] for keys in group]
+        times: dict[FrameRef, float] = {}
+        for _, group in positions:
+            values = [keyed[ref][name] for ref in group]
             if any(v is None for v in values) or len(set(values)) != len(values):
-                usable = False
                 break
-        if usable:
-            return name
+            times.update(zip(group, values, strict=True))  # type: ignore[arg-type]
+        else:
+            return times
     return None
 
 
@@ -308,7 +317,7 @@ def _split_by_acquisition(
 
 
 def _cine_stack(
-    positions: list[tuple[float, list[FrameRef]]], key: str, normal: np.ndarray
+    positions: list[tuple[float, list[FrameRef]]], times: dict[FrameRef, float], normal: np.ndarray
 ) -> DicomStack:
     counts = Counter(len(group) for _, group in positions)
     n_phases = max(counts.items(), key=lambda item: (item[1], item[0]))[0]
@@ -330,10 +339,7 @@ def _cine_stack(
                 f"{extra} image(s) beyond {n_phases} phases at their slice position were ignored",
             )
         )
-    ordered = [
-        sorted(group, key=lambda ref: ref.temporal_keys()[key] or 0.0)[:n_phases]
-        for _, group in kept
-    ]
+    ordered = [sorted(group, key=times.__getitem__)[:n_phases] for _, group in kept]
     # Phase-major: frames of phase t for every slice k.
     slice_frames = [column[0] for column in ordered]
     stack = _volume_stack(slice_frames, normal, warnings)
@@ -398,11 +404,20 @@ def _volume_stack(
     return stack
 
 
+def _median(values: np.ndarray) -> float:
+    """Median without ``np.median``, whose first call imports numpy.ma (~12 ms per process)."""
+    ordered: list[float] = sorted(values.tolist())
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
 def _slice_step(points: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, list[LoadWarning]]:
     """The regular slice step vector, and warnings about gaps and uneven spacing."""
     distances = points @ normal
     gaps = np.diff(distances)
-    typical = float(np.median(gaps))
+    typical = _median(gaps)
     tolerance = max(POSITION_TOLERANCE_MM, SPACING_TOLERANCE * typical)
     regular = np.abs(gaps - typical) <= tolerance
     warnings: list[LoadWarning] = []
@@ -486,19 +501,13 @@ def _finish_stack(stack: DicomStack) -> None:
     headers = {id(ref.header): ref.header for ref in stack.frames}.values()
     stack.n_files = len({h.source.display for h in headers})
     stack.transfer_syntaxes = tuple(sorted({h.transfer_syntax for h in headers}))
+    formats = {stored_format(h) for h in headers}
     stack.hinted = (
         stack.kind is not StackKind.RGB
-        and _all_declare_extremes(stack)
-        and any(uses_hints(ref.stored) for ref in stack.frames)
+        and all(f.smallest is not None and f.largest is not None for f in formats)
+        and any(uses_hints(f) for f in formats)
     )
     stack.dtype = str(stack_dtype(stack, use_hints=stack.hinted))
-
-
-def _all_declare_extremes(stack: DicomStack) -> bool:
-    return all(
-        ref.header.smallest_value is not None and ref.header.largest_value is not None
-        for ref in stack.frames
-    )
 
 
 def stack_dtype(stack: DicomStack, *, use_hints: bool) -> np.dtype[np.generic]:
@@ -514,7 +523,11 @@ def stack_dtype(stack: DicomStack, *, use_hints: bool) -> np.dtype[np.generic]:
         return np.dtype(np.uint16)
     if first.bits_allocated == 1:
         return np.dtype(np.uint8)
-    return output_dtype(((ref.stored, ref.rescale) for ref in stack.frames), use_hints=use_hints)
+    # Thousands of frames share a handful of formats and rescales: decide on the distinct ones.
+    distinct = {(ref.header, ref.rescale) for ref in stack.frames}
+    return output_dtype(
+        {(stored_format(header), rescale) for header, rescale in distinct}, use_hints=use_hints
+    )
 
 
 def _add_object_warnings(stack: DicomStack) -> None:

@@ -119,8 +119,8 @@ def _decode_frames(
 
 
 def _dataset(header: InstanceHeader, limits: Limits) -> Any:
-    with header.source.open() as stream:
-        data = stream.read()
+    with header.source.reader() as reader:
+        data = reader.read_all()
     ts = syntax.lookup(header.transfer_syntax)
     if ts is not None and ts.deflated:
         return parse_inflated(inflate_dataset(data, limits))

@@ -17,71 +17,88 @@ from workstation.io.sources import Source
 class Kind(Enum):
     """How a DICOM value is turned into a Python value."""
 
-    TEXT = 1  # a single string (UIDs, CS, DA, TM, LO, SH, ...), trailing padding removed
+    TEXT = 1  # a single string (UIDs, CS, DA, TM, LO, SH, ...), padding removed
     STRINGS = 2  # a backslash-separated list of strings (ImageType)
-    NAME = 3  # PN, decoded with the Specific Character Set
-    DECIMALS = 4  # DS: a list of floats
+    NAME = 3  # PN and LO text, decoded with the Specific Character Set
+    DECIMALS = 4  # DS
     INTEGER = 5  # IS: a single int
     UNSIGNED = 6  # US
     PIXEL_VALUE = 7  # US or SS depending on Pixel Representation
     TAGS = 8  # AT: a list of tags
 
 
-#: The attributes the engine reads: tag → (InstanceHeader field, kind). Keep sorted by tag.
-ATTRIBUTES: dict[int, tuple[str, Kind]] = {
-    0x00080005: ("specific_character_set", Kind.STRINGS),
-    0x00080008: ("image_type", Kind.STRINGS),
-    0x00080016: ("sop_class_uid", Kind.TEXT),
-    0x00080018: ("sop_instance_uid", Kind.TEXT),
-    0x00080020: ("study_date", Kind.TEXT),
-    0x00080030: ("study_time", Kind.TEXT),
-    0x00080032: ("acquisition_time", Kind.TEXT),
-    0x00080033: ("content_time", Kind.TEXT),
-    0x00080050: ("accession_number", Kind.TEXT),
-    0x00080060: ("modality", Kind.TEXT),
-    0x00081030: ("study_description", Kind.NAME),
-    0x0008103E: ("series_description", Kind.NAME),
-    0x00100010: ("patient_name", Kind.NAME),
-    0x00100020: ("patient_id", Kind.NAME),
-    0x00100030: ("patient_birth_date", Kind.TEXT),
-    0x00100040: ("patient_sex", Kind.TEXT),
-    0x00101020: ("patient_size_m", Kind.DECIMALS),
-    0x00101030: ("patient_weight_kg", Kind.DECIMALS),
-    0x00180050: ("slice_thickness", Kind.DECIMALS),
-    0x00180088: ("spacing_between_slices", Kind.DECIMALS),
-    0x00181060: ("trigger_time", Kind.DECIMALS),
-    0x00181120: ("gantry_tilt", Kind.DECIMALS),
-    0x00181164: ("imager_pixel_spacing", Kind.DECIMALS),
-    0x0020000D: ("study_instance_uid", Kind.TEXT),
-    0x0020000E: ("series_instance_uid", Kind.TEXT),
-    0x00200011: ("series_number", Kind.INTEGER),
-    0x00200012: ("acquisition_number", Kind.INTEGER),
-    0x00200013: ("instance_number", Kind.INTEGER),
-    0x00200032: ("position", Kind.DECIMALS),
-    0x00200037: ("orientation", Kind.DECIMALS),
-    0x00200052: ("frame_of_reference_uid", Kind.TEXT),
-    0x00200100: ("temporal_position_identifier", Kind.INTEGER),
-    0x00200105: ("number_of_temporal_positions", Kind.INTEGER),
-    0x00280002: ("samples_per_pixel", Kind.UNSIGNED),
-    0x00280004: ("photometric", Kind.TEXT),
-    0x00280006: ("planar_configuration", Kind.UNSIGNED),
-    0x00280008: ("number_of_frames", Kind.INTEGER),
-    0x00280009: ("frame_increment_pointer", Kind.TAGS),
-    0x00280010: ("rows", Kind.UNSIGNED),
-    0x00280011: ("columns", Kind.UNSIGNED),
-    0x00280030: ("pixel_spacing", Kind.DECIMALS),
-    0x00280100: ("bits_allocated", Kind.UNSIGNED),
-    0x00280101: ("bits_stored", Kind.UNSIGNED),
-    0x00280102: ("high_bit", Kind.UNSIGNED),
-    0x00280103: ("pixel_representation", Kind.UNSIGNED),
-    0x00280106: ("smallest_value", Kind.PIXEL_VALUE),
-    0x00280107: ("largest_value", Kind.PIXEL_VALUE),
-    0x00281050: ("window_center", Kind.DECIMALS),
-    0x00281051: ("window_width", Kind.DECIMALS),
-    0x00281052: ("rescale_intercept", Kind.DECIMALS),
-    0x00281053: ("rescale_slope", Kind.DECIMALS),
-    0x00282110: ("lossy_image_compression", Kind.TEXT),
-    0x3004000C: ("grid_frame_offsets", Kind.DECIMALS),
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """One attribute the engine reads: the header field it fills and how it is decoded.
+
+    ``count`` says how many decimals a DS must hold: 1 gives a float, n > 1 a tuple of exactly
+    n (other multiplicities count as absent — geometry is never guessed), 0 a tuple of any length.
+    """
+
+    field: str
+    kind: Kind
+    count: int = 1
+
+
+def _a(field: str, kind: Kind, count: int = 1) -> Attribute:
+    return Attribute(field, kind, count)
+
+
+#: The attributes the engine reads, by tag. Keep sorted by tag.
+ATTRIBUTES: dict[int, Attribute] = {
+    0x00080005: _a("specific_character_set", Kind.STRINGS),
+    0x00080008: _a("image_type", Kind.STRINGS),
+    0x00080016: _a("sop_class_uid", Kind.TEXT),
+    0x00080018: _a("sop_instance_uid", Kind.TEXT),
+    0x00080020: _a("study_date", Kind.TEXT),
+    0x00080030: _a("study_time", Kind.TEXT),
+    0x00080032: _a("acquisition_time", Kind.TEXT),
+    0x00080033: _a("content_time", Kind.TEXT),
+    0x00080050: _a("accession_number", Kind.TEXT),
+    0x00080060: _a("modality", Kind.TEXT),
+    0x00081030: _a("study_description", Kind.NAME),
+    0x0008103E: _a("series_description", Kind.NAME),
+    0x00100010: _a("patient_name", Kind.NAME),
+    0x00100020: _a("patient_id", Kind.NAME),
+    0x00100030: _a("patient_birth_date", Kind.TEXT),
+    0x00100040: _a("patient_sex", Kind.TEXT),
+    0x00101020: _a("patient_size_m", Kind.DECIMALS),
+    0x00101030: _a("patient_weight_kg", Kind.DECIMALS),
+    0x00180050: _a("slice_thickness", Kind.DECIMALS),
+    0x00180088: _a("spacing_between_slices", Kind.DECIMALS),
+    0x00181060: _a("trigger_time", Kind.DECIMALS),
+    0x00181120: _a("gantry_tilt", Kind.DECIMALS),
+    0x00181164: _a("imager_pixel_spacing", Kind.DECIMALS, 2),
+    0x0020000D: _a("study_instance_uid", Kind.TEXT),
+    0x0020000E: _a("series_instance_uid", Kind.TEXT),
+    0x00200011: _a("series_number", Kind.INTEGER),
+    0x00200012: _a("acquisition_number", Kind.INTEGER),
+    0x00200013: _a("instance_number", Kind.INTEGER),
+    0x00200032: _a("position", Kind.DECIMALS, 3),
+    0x00200037: _a("orientation", Kind.DECIMALS, 6),
+    0x00200052: _a("frame_of_reference_uid", Kind.TEXT),
+    0x00200100: _a("temporal_position_identifier", Kind.INTEGER),
+    0x00200105: _a("number_of_temporal_positions", Kind.INTEGER),
+    0x00280002: _a("samples_per_pixel", Kind.UNSIGNED),
+    0x00280004: _a("photometric", Kind.TEXT),
+    0x00280006: _a("planar_configuration", Kind.UNSIGNED),
+    0x00280008: _a("number_of_frames", Kind.INTEGER),
+    0x00280009: _a("frame_increment_pointer", Kind.TAGS),
+    0x00280010: _a("rows", Kind.UNSIGNED),
+    0x00280011: _a("columns", Kind.UNSIGNED),
+    0x00280030: _a("pixel_spacing", Kind.DECIMALS, 2),
+    0x00280100: _a("bits_allocated", Kind.UNSIGNED),
+    0x00280101: _a("bits_stored", Kind.UNSIGNED),
+    0x00280102: _a("high_bit", Kind.UNSIGNED),
+    0x00280103: _a("pixel_representation", Kind.UNSIGNED),
+    0x00280106: _a("smallest_value", Kind.PIXEL_VALUE),
+    0x00280107: _a("largest_value", Kind.PIXEL_VALUE),
+    0x00281050: _a("window_center", Kind.DECIMALS, 0),
+    0x00281051: _a("window_width", Kind.DECIMALS, 0),
+    0x00281052: _a("rescale_intercept", Kind.DECIMALS),
+    0x00281053: _a("rescale_slope", Kind.DECIMALS),
+    0x00282110: _a("lossy_image_compression", Kind.TEXT),
+    0x3004000C: _a("grid_frame_offsets", Kind.DECIMALS, 0),
 }
 
 #: Attributes whose mere presence sends an object to pydicom for everything but the header walk.
@@ -124,7 +141,7 @@ class PixelElement:
     n_fragments: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class InstanceHeader:
     """One DICOM object as the engine sees it: identity, geometry, pixel layout and location."""
 
@@ -212,40 +229,9 @@ class InstanceHeader:
         return self.rescale_slope is not None and self.rescale_intercept is not None
 
 
-_SINGLE_FLOATS = {
-    "patient_size_m",
-    "patient_weight_kg",
-    "slice_thickness",
-    "spacing_between_slices",
-    "trigger_time",
-    "gantry_tilt",
-    "rescale_intercept",
-    "rescale_slope",
-}
-_GEOMETRY_LENGTHS = {"position": 3, "orientation": 6, "pixel_spacing": 2, "imager_pixel_spacing": 2}
-
-
 def header_from_values(
     source: Source, transfer_syntax: str, values: dict[str, Any]
 ) -> InstanceHeader:
-    """An :class:`InstanceHeader` from decoded attribute values keyed by field name.
-
-    Multi-valued decimals become tuples; single-valued ones take the first value; geometry of
-    the wrong multiplicity is dropped (treated as absent) rather than guessed.
-    """
-    header = InstanceHeader(source=source, transfer_syntax=transfer_syntax)
-    for name, value in values.items():
-        if value in (None, "", []):
-            continue
-        if name in _SINGLE_FLOATS:
-            converted = value[0]
-        elif name in _GEOMETRY_LENGTHS:
-            if len(value) != _GEOMETRY_LENGTHS[name]:
-                continue
-            converted = tuple(value)
-        elif isinstance(value, list):
-            converted = tuple(value)
-        else:
-            converted = value
-        setattr(header, name, converted)
-    return header
+    """An :class:`InstanceHeader` from decoded values keyed by field (absent ones are None)."""
+    present = {name: value for name, value in values.items() if value is not None}
+    return InstanceHeader(source=source, transfer_syntax=transfer_syntax, **present)

@@ -8,12 +8,11 @@ exactly pydicom's ``pixel_array`` + ``apply_modality_lut`` values (checked by pr
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +35,7 @@ from workstation.io.rescale import (
     rescale_into,
     uses_hints,
 )
+from workstation.io.sources import MemoryReader, Reader
 
 Progress = Callable[[int, int], None]
 
@@ -81,6 +81,25 @@ def load_stack(
         kind=stack.kind,
         phase_times_ms=stack.phase_times_ms,
     )
+
+
+def load_frame(stack: DicomStack, index: int, limits: Limits = DEFAULT_LIMITS) -> npt.NDArray[Any]:
+    """One frame of ``stack`` (slice ``index`` in array order, phase-major for cine).
+
+    What a viewer shows at once while the rest of the stack loads: one read, one rescale, in
+    the stack's dtype (widened, like :func:`load_stack`, if declared extremes prove wrong).
+    """
+    ref = stack.frames[index]
+    frame_shape = stack.shape[-3:] if stack.kind is StackKind.RGB else stack.shape[-2:]
+    members = [(0, ref)]
+    try:
+        slots = np.empty((1, *frame_shape), dtype=np.dtype(stack.dtype))
+        _fill_object(members, slots, stack.hinted, limits)
+    except HintViolated:
+        slots = np.empty((1, *frame_shape), dtype=stack_dtype(stack, use_hints=False))
+        _fill_object(members, slots, False, limits)
+    frame: npt.NDArray[Any] = slots[0]
+    return frame
 
 
 def _fill(
@@ -176,12 +195,12 @@ def _direct_read_possible(header: InstanceHeader) -> bool:
     )
 
 
-def _object_stream(header: InstanceHeader, limits: Limits) -> BinaryIO:
+def _object_reader(header: InstanceHeader, limits: Limits) -> Reader:
     ts = syntax.lookup(header.transfer_syntax)
     if ts is not None and ts.deflated:
-        with header.source.open() as stream:
-            return io.BytesIO(inflate_dataset(stream.read(), limits))
-    return header.source.open()
+        with header.source.reader() as reader:
+            return MemoryReader(inflate_dataset(reader.read_all(), limits))
+    return header.source.reader()
 
 
 def _read_native(
@@ -191,6 +210,7 @@ def _read_native(
     use_hints: bool,
     limits: Limits,
 ) -> None:
+    """Read native frames straight into their slots: one positional read per frame."""
     assert header.pixel is not None
     stored = stored_format(header)
     ts = syntax.lookup(header.transfer_syntax)
@@ -199,21 +219,15 @@ def _read_native(
     frame_bytes = header.frame_bytes
     in_place = can_rescale_in_place(stored, slots.dtype, use_hints)
     scratch = None if in_place else np.empty(slots.shape[1:], dtype=stored.dtype)
-    with _object_stream(header, limits) as stream:
+    with _object_reader(header, limits) as reader:
         for slot, ref in members:
             target = slots[slot]
             values = target.view(stored.dtype) if in_place else scratch
             assert values is not None
-            stream.seek(header.pixel.offset + ref.frame * frame_bytes)
-            if _read_into(stream, values) != frame_bytes:
+            offset = header.pixel.offset + ref.frame * frame_bytes
+            if reader.readinto(offset, values.data.cast("B")) != frame_bytes:
                 raise DicomFileError(ErrorCode.TRUNCATED, "pixel data ends early")
             _finish_frame(values, target, stored, ref, swap=swap, verify=verify)
-
-
-def _read_into(stream: BinaryIO, values: npt.NDArray[Any]) -> int:
-    """Read straight into the array's memory: no intermediate bytes object."""
-    readinto = getattr(stream, "readinto")  # noqa: B009 - BinaryIO does not declare readinto
-    return int(readinto(values.data.cast("B")))
 
 
 def _finish_frame(

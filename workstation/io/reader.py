@@ -12,7 +12,7 @@ import io
 import struct
 import warnings
 import zlib
-from typing import Any
+from typing import Any, NoReturn
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io import syntax
@@ -26,9 +26,9 @@ from workstation.io.header import (
     header_from_values,
 )
 from workstation.io.limits import DEFAULT_LIMITS, Limits
-from workstation.io.sources import MemorySource, Source
+from workstation.io.sources import MemoryReader, Reader, Source
 from workstation.io.values import RawDecoder, from_pydicom
-from workstation.io.walker import DeflatedDataset, WalkUnsupported, walk_stream
+from workstation.io.walker import DeflatedDataset, WalkResult, WalkUnsupported, walk_stream
 
 _DECODERS = {True: RawDecoder(little_endian=True), False: RawDecoder(little_endian=False)}
 _MEDIA_DIRECTORY_CLASS = "1.2.840.10008.1.3.10"
@@ -50,30 +50,38 @@ def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHead
         For valid objects that hold no image.
     """
     try:
-        size = source.size()
-        with source.open() as stream:
+        with source.reader() as reader:
             try:
-                result = walk_stream(stream, size, ATTRIBUTES, max_depth=limits.max_sequence_depth)
+                result = walk_stream(reader, ATTRIBUTES, max_depth=limits.max_sequence_depth)
             except WalkUnsupported as reason:
-                if size > limits.max_inflated_bytes:
+                if reader.size > limits.max_inflated_bytes:
                     raise DicomFileError(
                         ErrorCode.TOO_LARGE, "file is larger than the engine accepts"
                     ) from reason
-                stream.seek(0)
-                data = stream.read()
+                data = reader.read_all()
                 if isinstance(reason, DeflatedDataset):
                     return _read_deflated(source, data, limits)
                 return read_header_with_pydicom(source, data, limits)
+            ts = syntax.lookup(result.transfer_syntax)
+            assert ts is not None  # the walker refuses unknown syntaxes
+            header = _header_from_walk(source, result, little_endian=ts.little_endian)
+            header.fast = True
+            _finish(header, limits)
+            if header.is_enhanced:
+                _add_enhanced_frames(header, reader, result.pixel)
+            return header
     except (DicomFileError, NotAnImage):
         raise
     except OSError as exc:
         raise DicomFileError(ErrorCode.CORRUPT, f"cannot read: {exc.strerror or exc}") from exc
     except (struct.error, ValueError, IndexError, UnicodeDecodeError, LookupError) as exc:
         raise DicomFileError(ErrorCode.CORRUPT, f"malformed header: {exc}") from exc
-    ts = syntax.lookup(result.transfer_syntax)
-    assert ts is not None  # the walker refuses unknown syntaxes
-    values = _DECODERS[ts.little_endian].decode(result.raw)
-    header = header_from_values(source, result.transfer_syntax, values)
+
+
+def _header_from_walk(source: Source, result: WalkResult, *, little_endian: bool) -> InstanceHeader:
+    header = header_from_values(
+        source, result.transfer_syntax, _DECODERS[little_endian].decode(result.raw)
+    )
     header.pixel = result.pixel
     header.has_modality_lut = MODALITY_LUT_SEQUENCE in result.present
     header.is_enhanced = bool(
@@ -81,10 +89,6 @@ def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHead
     )
     if not header.sop_class_uid:
         header.sop_class_uid = result.media_sop_class_uid
-    header.fast = True
-    _finish(header, limits)
-    if header.is_enhanced:
-        _add_enhanced_frames(header, source, result.pixel)
     return header
 
 
@@ -246,36 +250,26 @@ def _meta_end(data: bytes) -> int:
 
 
 def _walk_inflated(source: Source, inflated: bytes, limits: Limits) -> InstanceHeader:
+    reader = MemoryReader(inflated)
     try:
         result = walk_stream(
-            io.BytesIO(inflated),
-            len(inflated),
-            ATTRIBUTES,
-            max_depth=limits.max_sequence_depth,
-            syntax_override=(True, True),
+            reader, ATTRIBUTES, max_depth=limits.max_sequence_depth, syntax_override=(True, True)
         )
     except WalkUnsupported as reason:
         raise DicomFileError(ErrorCode.CORRUPT, f"inflated dataset: {reason}") from reason
-    header = header_from_values(source, result.transfer_syntax, _DECODERS[True].decode(result.raw))
-    header.pixel = result.pixel
-    header.has_modality_lut = MODALITY_LUT_SEQUENCE in result.present
-    if not header.sop_class_uid:
-        header.sop_class_uid = result.media_sop_class_uid
-    if {SHARED_FUNCTIONAL_GROUPS, PER_FRAME_FUNCTIONAL_GROUPS} & result.present:
-        header.is_enhanced = True
-        _add_enhanced_frames(header, MemorySource(inflated, source.display), result.pixel)
+    header = _header_from_walk(source, result, little_endian=True)
+    if header.is_enhanced:
+        _add_enhanced_frames(header, reader, result.pixel)
     return header
 
 
 def _add_enhanced_frames(
-    header: InstanceHeader, source: Source, pixel: PixelElement | None
+    header: InstanceHeader, reader: Reader, pixel: PixelElement | None
 ) -> None:
     """Parse the functional groups of an enhanced multi-frame object (pydicom, header only)."""
     from workstation.io.enhanced import frames_from_dataset
 
-    end = source.size() if pixel is None else pixel.offset
-    with source.open() as stream:
-        data = stream.read(end)
+    data = reader.pread(0, reader.size if pixel is None else pixel.offset)
     dataset = parse_with_pydicom(data, force=False, stop_before_pixels=True)
     try:
         header.frames = frames_from_dataset(dataset, header.number_of_frames)
@@ -292,7 +286,7 @@ _NON_IMAGE_STORAGE = tuple(
 )
 
 
-def _no_pixels(header: InstanceHeader) -> None:
+def _no_pixels(header: InstanceHeader) -> NoReturn:
     """Tell a non-image object (skipped quietly) from an image that lost its pixels (an error)."""
     sop_class = header.sop_class_uid
     if header.rows or header.columns or header.bits_allocated:

@@ -6,15 +6,97 @@ Archive members are never written to disk, so their names never become paths
 
 from __future__ import annotations
 
-import io
+import os
 import threading
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import BinaryIO
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io.limits import DEFAULT_LIMITS, Limits
+
+
+class Reader(ABC):
+    """Positional reads from one object: no shared file position, no intermediate buffers."""
+
+    size: int
+
+    @abstractmethod
+    def pread(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes from ``offset`` (fewer only at the end of the object)."""
+
+    @abstractmethod
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset``; the number of bytes read."""
+
+    def read_all(self) -> bytes:
+        return self.pread(0, self.size)
+
+    def close(self) -> None:  # noqa: B027 - readers over memory hold nothing to release
+        """Release what the reader holds."""
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class FileReader(Reader):
+    """A file opened once; ``os.pread``/``os.preadv`` where the platform has them."""
+
+    __slots__ = ("_fd", "size")
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            self.size = os.fstat(self._fd).st_size
+        except OSError:
+            os.close(self._fd)
+            raise
+
+    if hasattr(os, "pread") and hasattr(os, "preadv"):
+
+        def pread(self, offset: int, n: int) -> bytes:
+            return os.pread(self._fd, n, offset)
+
+        def readinto(self, offset: int, buffer: memoryview) -> int:
+            return os.preadv(self._fd, [buffer], offset)
+
+    else:  # pragma: no cover - Windows
+
+        def pread(self, offset: int, n: int) -> bytes:
+            os.lseek(self._fd, offset, os.SEEK_SET)
+            return os.read(self._fd, n)
+
+        def readinto(self, offset: int, buffer: memoryview) -> int:
+            os.lseek(self._fd, offset, os.SEEK_SET)
+            with open(self._fd, "rb", buffering=0, closefd=False) as raw:
+                return raw.readinto(buffer) or 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class MemoryReader(Reader):
+    __slots__ = ("_data", "size")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.size = len(data)
+
+    def pread(self, offset: int, n: int) -> bytes:
+        return bytes(self._data[offset : offset + n])
+
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        chunk = self._data[offset : offset + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def read_all(self) -> bytes:
+        return self._data.tobytes()
 
 
 class Source(ABC):
@@ -24,12 +106,8 @@ class Source(ABC):
     display: str
 
     @abstractmethod
-    def open(self) -> BinaryIO:
-        """A seekable binary stream positioned at the first byte."""
-
-    @abstractmethod
-    def size(self) -> int:
-        """Length in bytes."""
+    def reader(self) -> Reader:
+        """Open the object for positional reads (use as a context manager)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.display!r})"
@@ -42,11 +120,8 @@ class FileSource(Source):
         self.path = path
         self.display = str(path)
 
-    def open(self) -> BinaryIO:
-        return self.path.open("rb")
-
-    def size(self) -> int:
-        return self.path.stat().st_size
+    def reader(self) -> Reader:
+        return FileReader(self.path)
 
 
 class MemorySource(Source):
@@ -58,11 +133,8 @@ class MemorySource(Source):
         self.data = data
         self.display = display
 
-    def open(self) -> BinaryIO:
-        return io.BytesIO(self.data)
-
-    def size(self) -> int:
-        return len(self.data)
+    def reader(self) -> Reader:
+        return MemoryReader(self.data)
 
 
 class ZipArchive:
@@ -124,8 +196,5 @@ class ZipMemberSource(Source):
         self.info = info
         self.display = f"{archive.path}!{info.filename}"
 
-    def open(self) -> BinaryIO:
-        return io.BytesIO(self.archive.read(self.info))
-
-    def size(self) -> int:
-        return self.info.file_size
+    def reader(self) -> Reader:
+        return MemoryReader(self.archive.read(self.info))

@@ -1,7 +1,9 @@
-"""Decoding attribute values (PS3.5 §6.2) into the Python values of :mod:`header`.
+"""Decoding attribute values (PS3.5 §6.2) into the header's Python values.
 
 The fast walker hands over raw bytes; pydicom hands over its own element values. Both end up as
-the same plain values so that the two readers cannot disagree on meaning.
+the same final values (absent or unusable ones as None) so that the two readers cannot disagree.
+Decoding raw bytes runs for every attribute of every indexed file: each tag gets its own small
+decoding function once, so the per-file loop does no dispatching.
 """
 
 from __future__ import annotations
@@ -9,21 +11,23 @@ from __future__ import annotations
 import math
 import struct
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from pydicom import charset as pydicom_charset
-
-from workstation.io.header import ATTRIBUTES, Kind
+from workstation.io.header import ATTRIBUTES, Attribute, Kind
 
 _PN_DELIMITERS = {0x5E, 0x3D}  # '^' and '=' separate name components and groups
 _TEXT_DELIMITERS = {0x5C}  # '\' separates values
+_PIXEL_VALUE_TAGS = frozenset(t for t, a in ATTRIBUTES.items() if a.kind is Kind.PIXEL_VALUE)
+
+Decode = Callable[[bytes], Any]
 
 
-def _strings(text: str) -> list[str]:
-    return [part.strip("\0 ") for part in text.split("\\")]
+def _strings(text: str) -> tuple[str, ...]:
+    return tuple(part.strip("\0 ") for part in text.split("\\"))
 
 
-def _decimals(text: str) -> list[float] | None:
+def _parse_decimals(text: str) -> tuple[float, ...] | None:
     numbers = []
     for raw_part in text.split("\\"):
         part = raw_part.strip("\0 ")
@@ -36,11 +40,22 @@ def _decimals(text: str) -> list[float] | None:
         if not math.isfinite(number):
             return None
         numbers.append(number)
+    return tuple(numbers)
+
+
+def shape_decimals(numbers: tuple[float, ...] | None, count: int) -> Any:
+    """A float (count 1), a tuple of exactly ``count`` floats, or any tuple (count 0)."""
+    if not numbers:
+        return None
+    if count == 1:
+        return numbers[0]
+    if count and len(numbers) != count:
+        return None
     return numbers
 
 
-def _integer(text: str) -> int | None:
-    text = text.split("\\", maxsplit=1)[0].strip("\0 ")
+def _parse_integer(text: str) -> int | None:
+    text = text.split("\\", 1)[0].strip("\0 ")
     if not text:
         return None
     try:
@@ -53,66 +68,101 @@ def _integer(text: str) -> int | None:
         return int(number) if number.is_integer() else None
 
 
+def _text(data: bytes) -> str | None:
+    return data.decode("latin-1").strip("\0 ") or None
+
+
 class RawDecoder:
-    """Turns the walker's raw values into field values for one dataset encoding."""
+    """Turns the walker's raw values into header values for one byte order."""
 
     def __init__(self, little_endian: bool) -> None:
         order = "<" if little_endian else ">"
+        self._order = order
         self._unsigned = struct.Struct(order + "H").unpack_from
         self._signed = struct.Struct(order + "h").unpack_from
-        self._order = order
+        self._decoders: dict[int, tuple[str, Decode]] = {
+            tag: (attribute.field, self._decoder(attribute))
+            for tag, attribute in ATTRIBUTES.items()
+            if attribute.kind not in (Kind.NAME, Kind.PIXEL_VALUE)
+        }
+
+    def _decoder(self, attribute: Attribute) -> Decode:
+        kind, count = attribute.kind, attribute.count
+        unsigned = self._unsigned
+        if kind is Kind.TEXT:
+            return _text
+        if kind is Kind.STRINGS:
+            return lambda data: _strings(data.decode("latin-1"))
+        if kind is Kind.DECIMALS:
+            return lambda data: shape_decimals(_parse_decimals(data.decode("latin-1")), count)
+        if kind is Kind.INTEGER:
+            return lambda data: _parse_integer(data.decode("latin-1"))
+        if kind is Kind.UNSIGNED:
+            return lambda data: unsigned(data)[0] if len(data) >= 2 else None
+        order = self._order
+
+        def tags(data: bytes) -> tuple[int, ...]:
+            count = len(data) // 4
+            pairs = struct.unpack(f"{order}{2 * count}H", data[: 4 * count])
+            return tuple((pairs[2 * i] << 16) | pairs[2 * i + 1] for i in range(count))
+
+        return tags
 
     def decode(self, raw: dict[int, tuple[bytes, bytes]]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        charset_raw = raw.get(0x00080005)
-        encodings: list[str] | None = None
-        if charset_raw is not None:
-            names = [name for name in _strings(charset_raw[1].decode("latin-1")) if name]
-            if any(name not in ("", "ISO_IR 6") for name in names):
-                encodings = pydicom_charset.convert_encodings(names or [""])
-        pixel_values: list[tuple[str, bytes, bytes]] = []
+        decoders = self._decoders
+        names: list[tuple[str, bytes]] = []
         for tag, (vr, data) in raw.items():
-            name, kind = ATTRIBUTES[tag]
-            if kind is Kind.PIXEL_VALUE:
-                pixel_values.append((name, vr, data))
-                continue
-            values[name] = self._value(kind, data, encodings)
-        if pixel_values:
-            signed_default = values.get("pixel_representation") == 1
-            for name, vr, data in pixel_values:
-                if len(data) >= 2:
-                    signed = vr == b"SS" or (vr not in (b"US", b"SS") and signed_default)
-                    values[name] = (self._signed if signed else self._unsigned)(data)[0]
+            decoder = decoders.get(tag)
+            if decoder is not None:
+                values[decoder[0]] = decoder[1](data)
+            elif tag in _PIXEL_VALUE_TAGS:
+                values[ATTRIBUTES[tag].field] = self._pixel_value(vr, data, raw)
+            else:
+                names.append((ATTRIBUTES[tag].field, data))
+        if names:
+            encodings = self._encodings(values.get("specific_character_set"))
+            for name, data in names:
+                values[name] = _name(data, encodings)
         return values
 
-    def _value(self, kind: Kind, data: bytes, encodings: list[str] | None) -> Any:
-        if kind is Kind.UNSIGNED:
-            return self._unsigned(data)[0] if len(data) >= 2 else None
-        if kind is Kind.TAGS:
-            count = len(data) // 4
-            pairs = struct.unpack(f"{self._order}{2 * count}H", data[: 4 * count])
-            return [(pairs[2 * i] << 16) | pairs[2 * i + 1] for i in range(count)]
-        if kind is Kind.NAME:
-            if encodings is None or data.isascii():
-                return data.decode("latin-1").rstrip("\0 ")
-            delimiters = _PN_DELIMITERS | _TEXT_DELIMITERS
-            return pydicom_charset.decode_bytes(data, encodings, delimiters).rstrip("\0 ")
-        text = data.decode("latin-1")
-        if kind is Kind.TEXT:
-            return text.strip("\0 ")
-        if kind is Kind.STRINGS:
-            return _strings(text)
-        if kind is Kind.DECIMALS:
-            return _decimals(text)
-        return _integer(text)  # Kind.INTEGER
+    def _pixel_value(self, vr: bytes, data: bytes, raw: dict[int, tuple[bytes, bytes]]) -> Any:
+        """Smallest/Largest Image Pixel Value: SS or US as the VR — or, implicit, as PR says."""
+        if len(data) < 2:
+            return None
+        if vr in (b"US", b"SS"):
+            signed = vr == b"SS"
+        else:
+            representation = raw.get(0x00280103)
+            signed = representation is not None and self._unsigned(representation[1])[0] == 1
+        return (self._signed if signed else self._unsigned)(data)[0]
+
+    @staticmethod
+    def _encodings(charsets: tuple[str, ...] | None) -> list[str] | None:
+        names = [name for name in charsets or () if name]
+        if not names or all(name == "ISO_IR 6" for name in names):
+            return None
+        from pydicom import charset as pydicom_charset
+
+        return list(pydicom_charset.convert_encodings(names))
+
+
+def _name(data: bytes, encodings: list[str] | None) -> str | None:
+    """PN and LO values: plain bytes are read as they are; others through the character set."""
+    if encodings is None or data.isascii():
+        return data.decode("latin-1").rstrip("\0 ") or None
+    from pydicom import charset as pydicom_charset
+
+    text = pydicom_charset.decode_bytes(data, encodings, _PN_DELIMITERS | _TEXT_DELIMITERS)
+    return text.rstrip("\0 ") or None
 
 
 def from_pydicom(dataset: Any) -> dict[str, Any]:
-    """Field values from a pydicom ``Dataset`` (top-level attributes of :data:`ATTRIBUTES`)."""
+    """Header values from a pydicom ``Dataset`` (its top-level attributes of ATTRIBUTES)."""
     values: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns about each invalid value it converts
-        for tag, (name, kind) in ATTRIBUTES.items():
+        for tag, attribute in ATTRIBUTES.items():
             try:
                 element = dataset.get(tag)
                 value = None if element is None else element.value
@@ -120,7 +170,7 @@ def from_pydicom(dataset: Any) -> dict[str, Any]:
                 continue
             if value is None or value == "":
                 continue
-            values[name] = _convert(kind, value)
+            values[attribute.field] = _convert(attribute, value)
     return values
 
 
@@ -133,28 +183,33 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def _convert(kind: Kind, value: Any) -> Any:
+def _convert(attribute: Attribute, value: Any) -> Any:
+    kind = attribute.kind
     if kind in (Kind.TEXT, Kind.NAME):
-        if isinstance(value, bytes):
-            return value.decode("latin-1").strip("\0 ")
-        items = _as_list(value)
-        return "\\".join(str(item) for item in items).strip("\0 ") if items else None
+        text = (
+            value.decode("latin-1")
+            if isinstance(value, bytes)
+            else "\\".join(str(item) for item in _as_list(value))
+        )
+        # Leading spaces are significant in names and descriptions (PS3.5 6.2), not in codes.
+        return (text.strip("\0 ") if kind is Kind.TEXT else text.rstrip("\0 ")) or None
     if kind is Kind.STRINGS:
-        return [str(item).strip("\0 ") for item in _as_list(value)]
+        return tuple(str(item).strip("\0 ") for item in _as_list(value))
     if kind is Kind.DECIMALS:
         try:
-            numbers = [float(item) for item in _as_list(value)]
+            numbers = tuple(float(item) for item in _as_list(value))
         except (TypeError, ValueError):
             return None
-        return numbers if all(math.isfinite(n) for n in numbers) else None
+        if not all(math.isfinite(n) for n in numbers):
+            return None
+        return shape_decimals(numbers, attribute.count)
     if kind is Kind.INTEGER:
-        first = _as_list(value)[0]
         try:
-            number = float(first)
+            number = float(_as_list(value)[0])
         except (TypeError, ValueError):
             return None
         return int(number) if number.is_integer() else None
     if kind is Kind.TAGS:
-        return [int(item) for item in _as_list(value)]
+        return tuple(int(item) for item in _as_list(value))
     first = _as_list(value)[0]
     return int(first) if isinstance(first, int) else None  # UNSIGNED, PIXEL_VALUE

@@ -15,17 +15,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io.header import PIXEL_DATA, PRESENCE_FLAGS, PixelElement
+from workstation.io.sources import Reader
 
 UNDEFINED = 0xFFFFFFFF
 ITEM = 0xFFFEE000
 ITEM_DELIMITER = 0xFFFEE00D
 SEQUENCE_DELIMITER = 0xFFFEE0DD
 _PIXEL_TAGS = frozenset({PIXEL_DATA, 0x7FE00008, 0x7FE00009})
-_LAST_PIXEL_TAG = 0x7FE00010
+_ITEM_TAGS = frozenset({ITEM, ITEM_DELIMITER, SEQUENCE_DELIMITER})
 
 #: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1).
 _LONG_VRS = frozenset(
@@ -82,15 +82,15 @@ class WalkResult:
 
 
 class _Window:
-    """A sliding view of the stream: ``data`` holds the bytes from ``base`` onwards."""
+    """A sliding view of the object: ``data`` holds the bytes from ``base`` onwards."""
 
-    __slots__ = ("base", "data", "size", "stream")
+    __slots__ = ("base", "data", "reader", "size")
 
-    def __init__(self, stream: BinaryIO, size: int) -> None:
-        self.stream = stream
-        self.size = size
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.size = reader.size
         self.base = 0
-        self.data = stream.read(_CHUNK)
+        self.data = reader.pread(0, _CHUNK)
 
     def fetch(self, pos: int, n: int) -> None:
         """Make ``data`` cover ``[pos, pos + n)``; raise ``truncated`` if the stream ends first."""
@@ -99,8 +99,7 @@ class _Window:
                 ErrorCode.TRUNCATED,
                 f"element at byte {pos} needs {n} bytes but the file ends at {self.size}",
             )
-        self.stream.seek(pos)
-        self.data = self.stream.read(max(n, _CHUNK))
+        self.data = self.reader.pread(pos, max(n, _CHUNK))
         self.base = pos
         if len(self.data) < n:
             raise DicomFileError(ErrorCode.TRUNCATED, f"file ends inside the element at {pos}")
@@ -153,6 +152,9 @@ def _meta(window: _Window) -> tuple[int, str, str]:
     return pos, transfer_syntax, sop_class
 
 
+_KEY_CACHE: dict[tuple[bool, int], tuple[Mapping[int, object], dict[int, int], dict[int, int]]] = {}
+
+
 class _Walker:
     """Walks one dataset encoding (explicit/implicit VR, little/big endian)."""
 
@@ -162,10 +164,30 @@ class _Walker:
         self.explicit = explicit
         self.max_depth = max_depth
         self.unpack_tag = struct.Struct(order + "HH").unpack_from
-        self.unpack_explicit = struct.Struct(order + "HH2sH").unpack_from
-        self.unpack_implicit = struct.Struct(order + "HHL").unpack_from
+        self.unpack_key_explicit = struct.Struct(order + "L2sH").unpack_from
+        self.unpack_key_implicit = struct.Struct(order + "LL").unpack_from
         self.unpack_h = struct.Struct(order + "H").unpack_from
         self.unpack_l = struct.Struct(order + "L").unpack_from
+        self.little = little
+
+    def key_of(self, tag: int) -> int:
+        """The tag as one 32-bit number read in the file's byte order (group, element swapped
+        in little endian files): comparing keys spares a shift and an or per element."""
+        return ((tag & 0xFFFF) << 16) | (tag >> 16) if self.little else tag
+
+    def tag_of(self, key: int) -> int:
+        return self.key_of(key)  # swapping the halves is its own inverse
+
+    def _keys(self, wanted: Mapping[int, object]) -> tuple[dict[int, int], dict[int, int]]:
+        """Keys of the wanted and the special tags for this byte order, built once per process."""
+        cached = _KEY_CACHE.get((self.little, id(wanted)))
+        if cached is None or cached[0] is not wanted:
+            key_of = self.key_of
+            wanted_keys = {key_of(tag): tag for tag in wanted}
+            special = {key_of(tag): tag for tag in (*_PIXEL_TAGS, *PRESENCE_FLAGS, *_ITEM_TAGS)}
+            cached = (wanted, wanted_keys, special)
+            _KEY_CACHE[(self.little, id(wanted))] = cached
+        return cached[1], cached[2]
 
     def _element(self, pos: int, explicit: bool) -> tuple[int, bytes, int, int]:
         """Tag, VR, value length and header length of the element at ``pos``."""
@@ -228,20 +250,20 @@ class _Walker:
     ) -> tuple[dict[int, tuple[bytes, bytes]], set[int], PixelElement | None]:
         """Collect the raw values of ``wanted`` top-level tags up to the pixel data.
 
-        This loop runs once per element of every indexed file, so it keeps everything in locals
-        and decodes each element header with a single ``unpack_from``.
+        This loop runs once per element of every indexed file, so it does as little as it can:
+        each element header is decoded by one ``unpack_from`` whose first field is the tag as
+        the file stores it (``key``), compared against keys precomputed for this byte order.
         """
         window = self.window
         size = window.size
         raw: dict[int, tuple[bytes, bytes]] = {}
         present: set[int] = set()
         explicit = self.explicit
-        unpack_head = self.unpack_explicit if explicit else self.unpack_implicit
+        unpack_head = self.unpack_key_explicit if explicit else self.unpack_key_implicit
         unpack_l = self.unpack_l
         long_vrs = _LONG_VRS
         valid_vrs = _VALID_VRS
-        pixel_tags = _PIXEL_TAGS
-        flags = PRESENCE_FLAGS
+        wanted_keys, special = self._keys(wanted)
         data = window.data
         base = window.base
         data_end = base + len(data)
@@ -252,7 +274,7 @@ class _Walker:
                 data_end = base + len(data)
             off = pos - base
             if explicit:
-                group, element, vr, length = unpack_head(data, off)
+                key, vr, length = unpack_head(data, off)
                 if vr in long_vrs:
                     if off + 12 > len(data):
                         raise DicomFileError(ErrorCode.TRUNCATED, "file ends in an element header")
@@ -260,45 +282,42 @@ class _Walker:
                     value_pos = pos + 12
                 elif vr in valid_vrs:
                     value_pos = pos + 8
-                elif group == 0xFFFE:
+                elif special.get(key) in _ITEM_TAGS:
                     raise DicomFileError(ErrorCode.CORRUPT, f"stray item tag at byte {pos}")
                 else:
                     # Not a VR: the dataset is not encoded as its transfer syntax says.
                     raise WalkUnsupported(f"invalid VR {vr!r} at byte {pos}")
             else:
-                group, element, length = unpack_head(data, off)
+                key, length = unpack_head(data, off)
                 vr = b""
                 value_pos = pos + 8
-            tag = (group << 16) | element
-            if tag in pixel_tags:
-                return raw, present, self._pixel(tag, value_pos, length)
-            if tag > _LAST_PIXEL_TAG:
-                break
-            if group == 0xFFFE:
-                raise DicomFileError(ErrorCode.CORRUPT, f"stray item tag at byte {pos}")
+            if key in special:
+                tag = special[key]
+                if tag in _PIXEL_TAGS:
+                    return raw, present, self._pixel(tag, value_pos, length)
+                if tag in _ITEM_TAGS:
+                    raise DicomFileError(ErrorCode.CORRUPT, f"stray item tag at byte {pos}")
+                present.add(tag)
             if length == UNDEFINED:
-                if tag in flags:
-                    present.add(tag)
                 pos = self.skip_sequence(value_pos, explicit and vr != b"UN", 1)
                 data, base = window.data, window.base
                 data_end = base + len(data)
                 continue
             end = value_pos + length
             if end > size:
+                tag = self.tag_of(key)
                 raise DicomFileError(
                     ErrorCode.TRUNCATED,
-                    f"element ({group:04X},{element:04X}) declares {length} bytes "
+                    f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes "
                     f"but the file ends {size - value_pos} bytes later",
                 )
-            if tag in wanted:
+            if key in wanted_keys:
                 if end > data_end:
                     window.fetch(value_pos, length)
                     data, base = window.data, window.base
                     data_end = base + len(data)
                 start = value_pos - base
-                raw[tag] = (vr, data[start : start + length])
-            elif tag in flags:
-                present.add(tag)
+                raw[wanted_keys[key]] = (vr, data[start : start + length])
             pos = end
         return raw, present, None
 
@@ -333,21 +352,20 @@ class _Walker:
 
 
 def walk_stream(
-    stream: BinaryIO,
-    size: int,
+    reader: Reader,
     wanted: Mapping[int, object],
     *,
     max_depth: int,
     syntax_override: tuple[bool, bool] | None = None,
 ) -> WalkResult:
-    """Walk a Part 10 stream (preamble, ``DICM``, meta group, dataset).
+    """Walk a Part 10 object (preamble, ``DICM``, meta group, dataset).
 
     ``syntax_override`` (explicit, little endian) is used for an inflated deflate dataset, whose
     meta group names the deflate syntax while the bytes that follow are plain explicit VR LE.
     """
     from workstation.io import syntax  # local: keeps this module import-light for workers
 
-    window = _Window(stream, size)
+    window = _Window(reader)
     dataset_offset, transfer_syntax, sop_class = _meta(window)
     if syntax_override is not None:
         explicit, little = syntax_override
