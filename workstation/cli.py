@@ -53,8 +53,9 @@ def _print_report(report: dict[str, Any]) -> None:
         if key != current:
             current = key
             print(
-                f"Patient {entry['patient_name'] or '-'} ({entry['patient_id'] or 'no ID'})  "
-                f"study {entry['study_instance_uid']}"
+                f"{entry['patient_name'] or '(no name)'} ({entry['patient_id'] or 'no ID'}), "
+                f"{_date(entry['study_date'])}, {entry['study_description'] or 'study'} "
+                f"{entry['study_instance_uid']}"
             )
         spacing = " × ".join(f"{s:.3g}" for s in entry["spacing_ijk"])
         phases = f", {entry['phases']} phases" if entry["phases"] else ""
@@ -70,6 +71,13 @@ def _print_report(report: dict[str, Any]) -> None:
         print("No images found.")
     for error in report["errors"]:
         print(f"  x {error['path']}: {error['code']}: {error['message']}")
+
+
+def _date(text: str) -> str:
+    """A DICOM DA (YYYYMMDD) as ISO 8601; anything else as it is."""
+    if len(text) == 8 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return text or "no date"
 
 
 def _convert(args: argparse.Namespace) -> int:

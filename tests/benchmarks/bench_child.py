@@ -8,7 +8,6 @@ the timed step: VmRSS before, the peak (VmHWM) reset through ``/proc/self/clear_
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 import sys
@@ -96,43 +95,21 @@ def first_slice(path: str) -> Result:
 
 
 def slice_after_scan(folder: str) -> Result:
-    """One slice of an already-scanned folder, with ``load_frame`` where the engine has it."""
-    import workstation.io as engine
+    """One slice of an already-scanned folder (``load_frame``): the first, then the next ones."""
+    from workstation.io import load_frame, scan
 
-    stack = engine.scan(folder).stacks[0]
-    load_one = _frame_loader(engine, stack)
+    stack = scan(folder).stacks[0]
     middle = len(stack.frames) // 2
     times = []
     for index in range(middle, middle + SLICE_LOADS + 1):
         begin = time.perf_counter()
-        load_one(index % len(stack.frames))
+        load_frame(stack, index % len(stack.frames))
         times.append(time.perf_counter() - begin)
     return {
         "elapsed_s": times[0],
         "next_median_s": statistics.median(times[1:]),
-        "api": "load_frame" if hasattr(engine, "load_frame") else "load_stack of 1 frame",
+        "api": "load_frame",
     }
-
-
-def _frame_loader(engine: Any, stack: Any) -> Callable[[int], Any]:
-    """``load_frame(stack, index)``; without it, ``load_stack`` of a one-frame copy of ``stack``."""
-    if hasattr(engine, "load_frame"):
-        return lambda index: engine.load_frame(stack, index)
-    from workstation.core.volume import StackKind
-
-    def load_copy(index: int) -> Any:
-        single = dataclasses.replace(
-            stack,
-            kind=StackKind.VOLUME,
-            shape=(1, *stack.shape[-2:]),
-            frames=[stack.frames[index]],
-            phases=None,
-            phase_times_ms=None,
-            warnings=[],
-        )
-        return engine.load_stack(single).array
-
-    return load_copy
 
 
 def simpleitk(folder: str, pixel_type: str) -> Result:

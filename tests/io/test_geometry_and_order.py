@@ -250,8 +250,12 @@ def test_study_tree_carries_identity(tmp_path) -> None:
 def test_first_frame_is_the_first_slice_along_the_normal(tmp_path) -> None:
     from workstation.io import load_frame
 
-    written = write_series(tmp_path, replace(CT, modality="MR", rescale_slope=None,
-                                             rescale_intercept=None, phases=3, n_slices=4))
+    written = write_series(
+        tmp_path,
+        replace(
+            CT, modality="MR", rescale_slope=None, rescale_intercept=None, phases=3, n_slices=4
+        ),
+    )
     (stack,) = scan(tmp_path).stacks
     np.testing.assert_array_equal(load_frame(stack, 0), written.values[0, 0])
     np.testing.assert_array_equal(load_frame(stack, 4 + 2), written.values[1, 2])  # phase 1

@@ -19,6 +19,8 @@ def stack_entry(
     """One ``series`` entry of ``inspect --json`` (one per stack), as DESIGN.md fixes it."""
     return {
         "study_instance_uid": study.study_instance_uid,
+        "study_date": study.study_date,
+        "study_description": study.study_description,
         "series_instance_uid": series.series_instance_uid,
         "stack": stack.index,
         "modality": series.modality,
