@@ -17,7 +17,7 @@ import numpy as np
 from workstation import __version__
 
 _SYNTAXES = (
-    ("1.2.840.10008.1.2.5", "RLE Lossless", None),
+    ("1.2.840.10008.1.2.5", "RLE Lossless", "pydicom"),
     ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless", "pyjpegls"),
     ("1.2.840.10008.1.2.4.90", "JPEG 2000 Lossless", "pylibjpeg"),
 )
@@ -31,7 +31,7 @@ def _phantom() -> np.ndarray:
     return np.asarray(image, dtype=np.uint16)
 
 
-def _write(path: Path, uid: str, plugin: str | None, pixels: np.ndarray) -> None:
+def _write(path: Path, uid: str, plugin: str, pixels: np.ndarray) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -49,7 +49,7 @@ def _write(path: Path, uid: str, plugin: str | None, pixels: np.ndarray) -> None
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
     dataset.PixelRepresentation = 0
     dataset.PixelData = pixels.tobytes()
-    dataset.compress(uid, pixels, encoding_plugin=plugin or "")
+    dataset.compress(uid, pixels, encoding_plugin=plugin)
     dataset.save_as(path, enforce_file_format=True)
 
 

@@ -6,13 +6,14 @@ along the normal. Generated series vary the pixel format, rescale, byte order an
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import (
@@ -20,6 +21,8 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
 )
 
 from workstation.io import load_stack, scan
@@ -33,6 +36,8 @@ NATIVE = [
     ExplicitVRBigEndian,
     DeflatedExplicitVRLittleEndian,
 ]
+#: Lossless compressed syntaxes the factories encode with pydicom (8- and 16-bit only).
+COMPRESSED = [RLELossless, JPEGLSLossless]
 #: Fields that describe where or how a header was read, not what the file says.
 _READER_FIELDS = {"source", "pixel", "fast", "frames"}
 
@@ -57,7 +62,9 @@ def pixel_formats(draw):
         pixel_representation=int(signed),
         rescale_slope=slope,
         rescale_intercept=None if slope is None else intercept,
-        transfer_syntax=draw(st.sampled_from(NATIVE)),
+        transfer_syntax=draw(
+            st.sampled_from(NATIVE + COMPRESSED if bits_allocated <= 16 else NATIVE)
+        ),
         # Smallest/Largest Image Pixel Value are US or SS: 16-bit images only.
         write_smallest_largest=bits_allocated <= 16 and draw(st.booleans()),
         rows=draw(st.integers(1, 9)),
@@ -70,12 +77,13 @@ def pixel_formats(draw):
 
 
 @settings(
-    max_examples=60,
+    # PROPERTY_EXAMPLES=2000 for a long local run; CI keeps the suite quick.
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "80")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(fmt=pixel_formats(), extremes=st.booleans())
-def test_loaded_values_equal_pydicom_for_any_native_format(tmp_path_factory, fmt, extremes):
+def test_loaded_values_equal_pydicom_for_any_format(tmp_path_factory, fmt, extremes):
     folder = tmp_path_factory.mktemp("fmt")
     spec = SeriesSpec(**fmt)
     stored = None
@@ -91,12 +99,20 @@ def test_loaded_values_equal_pydicom_for_any_native_format(tmp_path_factory, fmt
             low, high, size=(spec.n_slices, spec.rows, spec.columns), endpoint=True, dtype=np.int64
         )
         stored.flat[0], stored.flat[-1] = low, high
-    written = write_series(folder, spec, stored)
+    compressed = spec.transfer_syntax in COMPRESSED
+    try:
+        written = write_series(folder, spec, stored)
+        reference = _reference(written.paths)
+    except (RuntimeError, ValueError):
+        # Encoders refuse some formats (JPEG-LS below 2 bits, tiny images) and pydicom's RLE
+        # encoder writes 16-bit data of 8 stored bits that pydicom itself cannot decode: the
+        # reference is missing there, not the reader under test.
+        assume(not compressed)
+        raise
     result = scan(folder)
     assert not result.errors
     (stack,) = result.stacks
     volume = load_stack(stack)
-    reference = _reference(written.paths)
     assert str(volume.array.dtype) == stack.dtype
     if volume.array.dtype.kind == "f":
         np.testing.assert_array_equal(volume.array, reference.astype(volume.array.dtype))

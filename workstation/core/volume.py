@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -35,7 +35,6 @@ class Volume:
     affine: npt.NDArray[np.float64]
     kind: StackKind = StackKind.VOLUME
     phase_times_ms: tuple[float, ...] | None = None
-    metadata: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.affine = np.asarray(self.affine, dtype=np.float64)

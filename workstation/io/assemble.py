@@ -42,7 +42,6 @@ class DicomStack(Stack):
     #: The dtype relies on Smallest/Largest Image Pixel Value; loading verifies them.
     hinted: bool = False
     is_localizer: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def assemble(headers: Iterable[InstanceHeader]) -> tuple[StudyTree, list[DicomStack]]:

@@ -217,7 +217,9 @@ def _read_native(
     swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
     verify = use_hints and uses_hints(stored)
     frame_bytes = header.frame_bytes
-    in_place = can_rescale_in_place(stored, slots.dtype, use_hints)
+    in_place = all(
+        can_rescale_in_place(stored, slots.dtype, use_hints, ref.rescale) for _, ref in members
+    )
     scratch = None if in_place else np.empty(slots.shape[1:], dtype=stored.dtype)
     with _object_reader(header, limits) as reader:
         for slot, ref in members:

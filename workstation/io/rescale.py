@@ -133,13 +133,21 @@ def check_hints(values: npt.NDArray[np.integer], stored: StoredFormat) -> None:
         raise HintViolated
 
 
-def can_rescale_in_place(stored: StoredFormat, out: np.dtype[np.generic], use_hints: bool) -> bool:
-    """True when the output can reuse the stored values' memory (same width, values fit)."""
-    if out.itemsize != stored.dtype.itemsize or out.kind not in "iu":
+def can_rescale_in_place(
+    stored: StoredFormat, out: np.dtype[np.generic], use_hints: bool, rescale: Rescale
+) -> bool:
+    """True when the output can reuse the stored values' memory.
+
+    The widths must match, and the stored values, their product with the slope and the final
+    values must all fit the output type, since ``*= slope`` and ``+= intercept`` run in it.
+    """
+    if out.itemsize != stored.dtype.itemsize or out.kind not in "iu" or not rescale.integral:
         return False
     low, high = stored.value_range(use_hints)
     info = np.iinfo(out.type)  # type: ignore[type-var]
-    return bool(info.min <= low and high <= info.max)
+    scaled = (low * rescale.slope, high * rescale.slope)
+    shifted = (scaled[0] + rescale.intercept, scaled[1] + rescale.intercept)
+    return all(info.min <= value <= info.max for value in (low, high, *scaled, *shifted))
 
 
 def rescale_into(

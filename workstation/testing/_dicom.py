@@ -55,6 +55,14 @@ NATIVE_SYNTAXES = frozenset(
 
 #: Syntaxes pydicom encodes itself.
 PYDICOM_ENCODED = (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000)
+#: The pydicom encoding plugin for each: pydicom's own RLE, CharLS, OpenJPEG.
+_ENCODERS = {
+    RLELossless: "pydicom",
+    JPEGLSLossless: "pyjpegls",
+    JPEGLSNearLossless: "pyjpegls",
+    JPEG2000Lossless: "pylibjpeg",
+    JPEG2000: "pylibjpeg",
+}
 #: Fixed lossy settings, so lossy output is reproducible: the largest error JPEG-LS
 #: near-lossless may make, and the peak signal-to-noise ratio (dB) lossy JPEG 2000 aims at
 #: (a quality target rather than a ratio, so that small test images are not ruined by headers).
@@ -256,12 +264,15 @@ def save(
         return
     if transfer_syntax in PYDICOM_ENCODED:
         pixels = np.ascontiguousarray(frames)
+        # Name the encoder: left to choose, pydicom falls back to GDCM, which aborts the whole
+        # process on some inputs instead of raising.
+        plugin = _ENCODERS[transfer_syntax]
         if transfer_syntax == JPEGLSNearLossless:
-            ds.compress(transfer_syntax, pixels, jls_error=JPEG_LS_NEAR)
+            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin, jls_error=JPEG_LS_NEAR)
         elif transfer_syntax == JPEG2000:
-            ds.compress(transfer_syntax, pixels, j2k_psnr=[JPEG_2000_PSNR])
+            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin, j2k_psnr=[JPEG_2000_PSNR])
         else:
-            ds.compress(transfer_syntax, pixels)
+            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin)
         if transfer_syntax in LOSSY_METHODS:
             raw_size = frames.size * frames.dtype.itemsize
             ds.LossyImageCompression = "01"
