@@ -56,7 +56,7 @@ NATIVE_SYNTAXES = frozenset(
 #: Syntaxes pydicom encodes itself.
 PYDICOM_ENCODED = (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000)
 #: The pydicom encoding plugin for each: pydicom's own RLE, CharLS, OpenJPEG.
-_ENCODERS = {
+_ENCODERS: dict[str, str] = {
     RLELossless: "pydicom",
     JPEGLSLossless: "pyjpegls",
     JPEGLSNearLossless: "pyjpegls",
