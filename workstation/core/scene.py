@@ -111,6 +111,8 @@ class SceneEvents(SignalGroup):
     cursor_changed = Signal(object)
     labels_added = Signal(str)
     labels_removed = Signal(str)
+    #: The selected annotation's UUID ("" for none), shared by views and the measurement list.
+    selection_changed = Signal(str)
 
 
 class Scene:
@@ -124,6 +126,7 @@ class Scene:
         self.annotations: dict[str, Annotation] = {}
         self.cursor: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.active_layer_id: str | None = None
+        self.selected_annotation: str = ""
 
     # --- images -----------------------------------------------------------------------------
 
@@ -174,6 +177,12 @@ class Scene:
             self.events.labels_removed.emit(label_id)
 
     # --- annotations ------------------------------------------------------------------------
+
+    def select(self, uuid: str) -> None:
+        """Select an annotation ("" clears the selection)."""
+        if uuid != self.selected_annotation:
+            self.selected_annotation = uuid
+            self.events.selection_changed.emit(uuid)
 
     def visible_annotations(self, series_instance_uid: str | None = None) -> list[Annotation]:
         """Live (not deleted) annotations, optionally of one series, oldest first."""
