@@ -260,3 +260,37 @@ def test_first_frame_is_the_first_slice_along_the_normal(tmp_path) -> None:
     np.testing.assert_array_equal(load_frame(stack, 0), written.values[0, 0])
     np.testing.assert_array_equal(load_frame(stack, 4 + 2), written.values[1, 2])  # phase 1
     assert load_frame(stack, 0).dtype == np.dtype(stack.dtype)
+
+
+def test_progressive_load_fills_the_wanted_slice_first_then_outwards(tmp_path) -> None:
+    from workstation.io.progressive import ProgressiveLoad, outward_order
+
+    assert list(outward_order(5, 2)) == [2, 3, 1, 4, 0]
+    written = write_series(tmp_path, replace(CT, n_slices=40))
+    (stack,) = scan(tmp_path).stacks
+    load = ProgressiveLoad(stack)
+    assert load.load([20]) == [20]
+    assert load.loaded.sum() == 1
+    np.testing.assert_array_equal(load.array[20], written.values[20])
+    batches: list[list[int]] = []
+    assert load.run(first=20, on_batch=batches.append)
+    assert load.loaded.all() and not load.errors
+    assert batches[0][:3] == [21, 19, 22]  # neighbours of what is on screen come next
+    np.testing.assert_array_equal(load.array.astype(float), written.values)
+
+
+def test_progressive_load_reports_a_bad_file_and_keeps_the_rest(tmp_path) -> None:
+    from workstation.io.progressive import ProgressiveLoad
+    from pydicom.uid import JPEGLSLossless
+
+    written = write_series(tmp_path, replace(CT, n_slices=6, transfer_syntax=JPEGLSLossless))
+    (stack,) = scan(tmp_path).stacks
+    victim = written.slice_paths[(0, 2)]
+    data = bytearray(victim.read_bytes())
+    start = data.find(b"\xff\xd8")
+    data[start + 2 : start + 40] = b"\xff\x99" * 19
+    victim.write_bytes(bytes(data))
+    load = ProgressiveLoad(stack)
+    load.run()
+    assert [e.path for e in load.errors] == [str(victim)]
+    assert load.loaded.tolist() == [True, True, False, True, True, True]

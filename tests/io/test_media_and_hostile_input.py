@@ -188,3 +188,16 @@ def test_stack_larger_than_the_limit_is_refused_before_allocation(tmp_path) -> N
     with pytest.raises(Exception) as raised:
         load_stack(stack, Limits(max_stack_bytes=1000))
     assert getattr(raised.value, "code", None) is ErrorCode.TOO_LARGE
+
+
+def test_tag_rows_for_the_browser(tmp_path) -> None:
+    from workstation.io.sources import FileSource
+    from workstation.io.tags import read_tags
+
+    written = write_series(tmp_path, replace(SPEC, n_slices=1, patient_name="Doe^Jane"))
+    rows = read_tags(FileSource(written.paths[0]))
+    by_keyword = {row.keyword: row for row in rows}
+    assert by_keyword["PatientName"].value == "Doe^Jane"
+    assert by_keyword["PatientName"].tag == "(0010,0010)"
+    assert by_keyword["TransferSyntaxUID"].vr == "UI"
+    assert "PixelData" not in by_keyword

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -112,27 +112,71 @@ def _fill(
     array = np.empty(stack.shape, dtype=dtype)
     frame_shape = array.shape[-3:] if stack.kind is StackKind.RGB else array.shape[-2:]
     slots = array.reshape((-1, *frame_shape))
+    _fill_groups(
+        _by_object(stack, range(len(stack.frames))), slots, use_hints, limits, progress=progress
+    )
+    return array
+
+
+def _by_object(stack: DicomStack, indices: Iterable[int]) -> list[list[tuple[int, FrameRef]]]:
+    """The given slots grouped by the object holding their frames (one open per object)."""
     by_object: dict[int, list[tuple[int, FrameRef]]] = {}
-    for slot, ref in enumerate(stack.frames):
+    for slot in indices:
+        ref = stack.frames[slot]
         by_object.setdefault(id(ref.header), []).append((slot, ref))
-    objects = list(by_object.values())
-    counter = _ProgressCounter(len(stack.frames), progress)
+    return list(by_object.values())
+
+
+def _fill_groups(
+    objects: list[list[tuple[int, FrameRef]]],
+    slots: npt.NDArray[Any],
+    use_hints: bool,
+    limits: Limits,
+    *,
+    progress: Progress | None = None,
+    failures: dict[str, DicomFileError] | None = None,
+) -> None:
+    """Fill the slots of each object; with ``failures``, collect failing objects and go on."""
+    counter = _ProgressCounter(sum(len(m) for m in objects), progress)
+    lock = threading.Lock()
 
     def fill_objects(chunk: list[list[tuple[int, FrameRef]]]) -> None:
         for members in chunk:
-            _fill_object(members, slots, use_hints, limits)
+            try:
+                _fill_object(members, slots, use_hints, limits)
+            except StackLoadError as error:
+                if failures is None:
+                    raise
+                with lock:
+                    failures[error.source] = error
             counter.add(len(members))
 
     workers = _worker_count(len(objects))
     if workers == 1:
         fill_objects(objects)
-    else:
-        # File reads and numpy's loops release the GIL: a few threads keep every core busy.
-        chunks = [objects[i::workers] for i in range(workers)]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
-            for future in [pool.submit(fill_objects, chunk) for chunk in chunks]:
-                future.result()
-    return array
+        return
+    # File reads and numpy's loops release the GIL: a few threads keep every core busy.
+    chunks = [objects[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
+        for future in [pool.submit(fill_objects, chunk) for chunk in chunks]:
+            future.result()
+
+
+def fill_slots(
+    stack: DicomStack,
+    slots: npt.NDArray[Any],
+    indices: list[int],
+    use_hints: bool,
+    limits: Limits = DEFAULT_LIMITS,
+) -> dict[str, DicomFileError]:
+    """Fill the slots ``indices`` of a frame-major array; the objects that failed, by source.
+
+    Raises :class:`~workstation.io.rescale.HintViolated` when declared extremes prove wrong
+    (the caller widens the dtype and fills again).
+    """
+    failures: dict[str, DicomFileError] = {}
+    _fill_groups(_by_object(stack, indices), slots, use_hints, limits, failures=failures)
+    return failures
 
 
 def _worker_count(n_objects: int) -> int:
