@@ -280,8 +280,9 @@ def test_progressive_load_fills_the_wanted_slice_first_then_outwards(tmp_path) -
 
 
 def test_progressive_load_reports_a_bad_file_and_keeps_the_rest(tmp_path) -> None:
-    from workstation.io.progressive import ProgressiveLoad
     from pydicom.uid import JPEGLSLossless
+
+    from workstation.io.progressive import ProgressiveLoad
 
     written = write_series(tmp_path, replace(CT, n_slices=6, transfer_syntax=JPEGLSLossless))
     (stack,) = scan(tmp_path).stacks
