@@ -161,6 +161,11 @@ class Scene:
         layer.loaded[first : last + 1] = True
         self.events.slices_loaded.emit(layer_id, first, last)
 
+    def mark_slices_loaded(self, layer_id: str, indices: list[int]) -> None:
+        """Any set of slices now hold their voxels (announced as contiguous runs)."""
+        for first, last in _runs(sorted(indices)):
+            self.mark_loaded(layer_id, first, last)
+
     def set_cursor(self, lps: Any) -> None:
         x, y, z = (float(v) for v in lps)
         self.cursor = (x, y, z)
@@ -242,6 +247,17 @@ class Scene:
             )
         self.annotations[uuid] = new
         self.events.annotation_changed.emit(new)
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices as (first, last) runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
 
 
 @dataclass

@@ -268,11 +268,26 @@ def save(
         # process on some inputs instead of raising.
         plugin = _ENCODERS[transfer_syntax]
         if transfer_syntax == JPEGLSNearLossless:
-            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin, jls_error=JPEG_LS_NEAR)
+            ds.compress(
+                transfer_syntax,
+                pixels,
+                encoding_plugin=plugin,
+                jls_error=JPEG_LS_NEAR,
+                generate_instance_uid=False,
+            )
         elif transfer_syntax == JPEG2000:
-            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin, j2k_psnr=[JPEG_2000_PSNR])
+            ds.compress(
+                transfer_syntax,
+                pixels,
+                encoding_plugin=plugin,
+                j2k_psnr=[JPEG_2000_PSNR],
+                generate_instance_uid=False,
+            )
         else:
-            ds.compress(transfer_syntax, pixels, encoding_plugin=plugin)
+            # Keep the SOP Instance UID: the ground truth lists it.
+            ds.compress(
+                transfer_syntax, pixels, encoding_plugin=plugin, generate_instance_uid=False
+            )
         if transfer_syntax in LOSSY_METHODS:
             raw_size = frames.size * frames.dtype.itemsize
             ds.LossyImageCompression = "01"
