@@ -8,6 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Timings on a loaded 2-core machine vary too much for per-example deadlines, and CI must be
+# reproducible: the same examples every run (long explorations run locally with more examples).
+settings.register_profile("suite", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("suite")
 
 #: marker → (executable, how to install it)
 TOOLS = {

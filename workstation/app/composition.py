@@ -1,0 +1,393 @@
+"""The composition root: builds the scene, the services and the main window, and wires them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog
+
+from workstation import paths
+from workstation.app.importing import ImportJob, describe
+from workstation.app.workstation import Workstation
+from workstation.collab import AnnotationStore, StoreError
+from workstation.core.errors import WorkstationError
+from workstation.core.scene import Scene
+from workstation.core.segmentation import LabelMap
+from workstation.pacs import (
+    StudyDatabase,
+    StudyDatabaseError,
+    delete_series,
+    delete_study,
+    find_studies,
+    open_database,
+    scan_series,
+)
+from workstation.ui.browser import StudyBrowser
+from workstation.ui.main_window import MainWindow
+from workstation.ui.viewport_grid import ViewportGrid
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """What the window's actions do: open, import, export, save and load."""
+
+    def __init__(
+        self,
+        scene: Scene,
+        *,
+        window: MainWindow,
+        workstation: Workstation,
+        database: StudyDatabase | None,
+        store: AnnotationStore | None,
+        browser: StudyBrowser | None,
+    ) -> None:
+        self.scene = scene
+        self.window = window
+        self.workstation = workstation
+        self.database = database
+        self.store = store
+        self.browser = browser
+        self.jobs: list[ImportJob] = []
+        self._tags: Any = None
+
+    # --- opening ----------------------------------------------------------------------------
+
+    def open_paths(self, targets: list[Path]) -> list[str]:
+        return self.workstation.open_paths(targets)
+
+    def open_series(self, series_uids: list[str]) -> list[str]:
+        if self.database is None:
+            return []
+        opened: list[str] = []
+        for uid in series_uids:
+            opened += self.workstation.open_scan(scan_series(self.database, uid))
+        return opened
+
+    def on_opened(self, layer_ids: list[str]) -> None:
+        self.window.grid.show_layers(layer_ids)
+        if self.store is None:
+            return
+        for series_uid in {
+            self.scene.layers[i].info.series_instance_uid
+            for i in layer_ids
+            if i in self.scene.layers
+        }:
+            try:
+                self.store.restore(self.scene, series_uid)
+            except StoreError as error:
+                self.window.show_problem("Measurements not restored", str(error))
+
+    def open_demo(self) -> None:
+        from workstation.testing.demo import write_demo_studies
+
+        folders = write_demo_studies(paths.ensure("demo"))
+        if self.database is not None:
+            from workstation.pacs import import_paths
+
+            import_paths(self.database, folders)
+            if self.browser is not None:
+                self.browser.refresh()
+        opened = self.workstation.open_paths(folders)
+        if opened:
+            self.window.set_layout("mpr")
+            self.window.grid.show_mpr(opened[0])
+
+    # --- library ----------------------------------------------------------------------------
+
+    def import_paths(self, targets: list[Path], copy: bool) -> None:
+        job = ImportJob(targets, copy, self.window)
+        dialog = QProgressDialog("Importing…", "Cancel", 0, 0, self.window)
+        dialog.setWindowTitle("Import")
+        dialog.setMinimumDuration(300)
+        dialog.canceled.connect(job.cancel)
+
+        def progress(done: int, total: int) -> None:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+
+        job.progress.connect(progress)
+
+        def finished(report: Any) -> None:
+            dialog.reset()
+            self.jobs.remove(job)
+            if self.browser is not None:
+                self.browser.refresh()
+            self.window.statusBar().showMessage(describe(report), 10000)
+            if report.errors:
+                self.workstation.report_files(report.errors, [])
+
+        def failed(message: str) -> None:
+            dialog.reset()
+            self.jobs.remove(job)
+            self.window.show_problem("Import failed", message)
+
+        job.finished.connect(finished)
+        job.failed.connect(failed)
+        self.jobs.append(job)
+        job.start()
+
+    def delete_study(self, study_uid: str) -> None:
+        if self.database is not None:
+            delete_study(self.database, study_uid)
+
+    def delete_series(self, series_uid: str) -> None:
+        if self.database is not None:
+            delete_series(self.database, series_uid)
+
+    # --- exports ------------------------------------------------------------------------------
+
+    def _active_layer_and_stack(self) -> tuple[Any, Any] | None:
+        viewport = self.window.grid.active
+        layer_id = getattr(viewport, "layer_id", None) or self.scene.active_layer_id
+        layer = self.scene.layers.get(layer_id or "")
+        stack = self.workstation.stacks.get(layer_id or "")
+        if layer is None or stack is None:
+            self.window.show_problem("Nothing to export", "Open a series first.")
+            return None
+        return layer, stack
+
+    def _save_path(self, title: str, suggestion: str, pattern: str) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(self.window, title, suggestion, pattern)
+        return Path(name) if name else None
+
+    def export_csv(self) -> None:
+        target = self._save_path("Export measurements", "measurements.csv", "CSV (*.csv)")
+        if target is None:
+            return
+        from workstation.collab.csv_export import write_measurements_csv
+
+        open_series = {layer.info.series_instance_uid for layer in self.scene.layers.values()}
+        rows = write_measurements_csv(
+            [
+                a
+                for a in self.scene.visible_annotations()
+                if a.reference.series_instance_uid in open_series
+            ],
+            target,
+        )
+        self.window.statusBar().showMessage(f"{rows} measurement(s) written to {target}", 8000)
+
+    def export_sr(self) -> None:
+        chosen = self._active_layer_and_stack()
+        if chosen is None:
+            return
+        layer, stack = chosen
+        annotations = self.scene.visible_annotations(layer.info.series_instance_uid)
+        if not annotations:
+            self.window.show_problem("Nothing to export", "This series has no measurements.")
+            return
+        target = self._save_path("Export DICOM SR", "measurements-sr.dcm", "DICOM (*.dcm)")
+        if target is None:
+            return
+        from workstation.io.sr import write_measurement_report
+
+        try:
+            write_measurement_report(annotations, stack, target)
+        except (WorkstationError, ValueError, OSError) as error:
+            self.window.show_problem("SR not written", str(error))
+            return
+        self.window.statusBar().showMessage(f"Structured report written to {target}", 8000)
+
+    def new_segmentation(self) -> LabelMap | None:
+        layer = self.scene.active_layer
+        if layer is None:
+            self.window.show_problem("No image", "Open a series to segment.")
+            return None
+        import numpy as np
+
+        shape = layer.volume.array.shape
+        labels = LabelMap(
+            f"{layer.id}/labels/{len(self.scene.labels) + 1}",
+            layer.id,
+            np.zeros(shape[:4] if layer.volume.array.ndim == 4 else shape[:3], dtype=np.uint8),
+            layer.volume.affine,
+            name=f"Segmentation {len(self.scene.labels) + 1}",
+        )
+        labels.add_segment("Segment 1")
+        self.scene.add_labels(labels)
+        return labels
+
+    def save_seg(self) -> None:
+        chosen = self._active_layer_and_stack()
+        labels = self.window.segments.current_map()
+        if chosen is None or labels is None or not labels.array.any():
+            self.window.show_problem("Nothing to save", "Paint a segment first.")
+            return
+        _layer, stack = chosen
+        target = self._save_path("Save DICOM SEG", "segmentation-seg.dcm", "DICOM (*.dcm)")
+        if target is None:
+            return
+        from workstation.io.seg import write_seg
+
+        phase = self.window.grid.active.phase if labels.array.ndim == 4 else None
+        try:
+            write_seg(labels, stack, target, phase=phase)
+        except (WorkstationError, ValueError, OSError) as error:
+            self.window.show_problem("SEG not written", str(error))
+            return
+        self.window.statusBar().showMessage(f"Segmentation written to {target}", 8000)
+
+    def load_seg(self) -> None:
+        chosen = self._active_layer_and_stack()
+        if chosen is None:
+            return
+        layer, stack = chosen
+        name, _ = QFileDialog.getOpenFileName(self.window, "Load DICOM SEG", "", "DICOM (*)")
+        if not name:
+            return
+        from workstation.io.seg import read_seg
+
+        try:
+            labels = read_seg(Path(name), stack)
+        except (WorkstationError, ValueError, OSError) as error:
+            self.window.show_problem("SEG not loaded", str(error))
+            return
+        labels.id = f"{layer.id}/labels/{Path(name).name}"
+        labels.image_layer_id = layer.id
+        self.scene.add_labels(labels)
+
+    def fill_threshold(self, whole_volume: bool) -> None:
+        viewport = self.window.grid.active
+        labels = self.window.segments.current_map()
+        layer = self.scene.active_layer
+        if viewport is None or labels is None or layer is None:
+            return
+        settings = viewport.tool_settings
+        phase = viewport.phase if layer.volume.array.ndim == 4 else None
+        image: Any = layer.volume.array if phase is None else layer.volume.array[phase]
+        region = None if whole_volume else viewport.slice_region()
+        edit = labels.threshold_fill(
+            image,
+            settings.threshold_low,
+            settings.threshold_high,
+            settings.segment or 1,
+            region=region,
+            phase=phase,
+        )
+        self.scene.undo.push(edit)
+
+    def screenshot(self) -> None:
+        viewport = self.window.grid.active
+        if viewport is None:
+            return
+        target = self._save_path("Save view as PNG", "view.png", "PNG (*.png)")
+        if target is None:
+            return
+        from workstation.render.snapshot import save_png
+
+        save_png(viewport.render_to_array(), target)
+        self.window.statusBar().showMessage(f"View saved to {target}", 8000)
+
+    def show_tags(self) -> None:
+        viewport = self.window.grid.active
+        layer_id = getattr(viewport, "layer_id", None)
+        stack = self.workstation.stacks.get(layer_id or "")
+        if stack is None:
+            return
+        from workstation.io.tags import read_tags
+        from workstation.ui.tags_dialog import TagsDialog
+
+        index = viewport.frame_index() if hasattr(viewport, "frame_index") else 0
+        source = stack.frames[min(index, len(stack.frames) - 1)].header.source
+        try:
+            rows = read_tags(source)
+        except WorkstationError as error:
+            self.window.show_problem("Tags not readable", str(error))
+            return
+        if self._tags is None:
+            self._tags = TagsDialog(self.window)
+        self._tags.show_rows(Path(source.display).name, rows)
+        self._tags.show()
+        self._tags.raise_()
+
+    def rename_label(self) -> None:
+        annotation = self.scene.annotations.get(self.scene.selected_annotation)
+        if annotation is None:
+            return
+        text, ok = QInputDialog.getText(self.window, "Label", "Label:", text=annotation.label)
+        if ok:
+            self.scene.edit_annotation(annotation, label=text.strip())
+
+    def shutdown(self) -> None:
+        for job in self.jobs:
+            job.cancel()
+        self.workstation.shutdown()
+        if self.store is not None:
+            self.store.close()
+        if self.database is not None:
+            self.database.close()
+
+
+def _open_library(window: MainWindow | None = None) -> StudyDatabase | None:
+    try:
+        return open_database()
+    except (StudyDatabaseError, OSError) as error:
+        log.warning("library unavailable: %s", error)
+        if window is not None:
+            QMessageBox.warning(window, "Library unavailable", str(error))
+        return None
+
+
+def _open_store() -> AnnotationStore | None:
+    try:
+        return AnnotationStore(paths.home() / "annotations.sqlite")
+    except (StoreError, OSError) as error:
+        log.warning("annotation store unavailable: %s", error)
+        return None
+
+
+def build_main_window() -> tuple[MainWindow, Services]:
+    """The window with everything wired; heavy modules (VTK) load with the first viewport."""
+    from workstation.ui.viewport import Viewport
+    from workstation.ui.volume_viewport import VolumeViewport
+
+    scene = Scene()
+    workstation = Workstation(scene)
+    database = _open_library()
+    store = _open_store()
+    if store is not None:
+        store.attach(scene)
+
+    def query(**filters: Any) -> list[Any]:
+        return find_studies(database, **filters) if database is not None else []
+
+    browser = StudyBrowser(query) if database is not None else None
+    grid = ViewportGrid(scene, lambda: Viewport(scene), lambda: VolumeViewport(scene))
+    window = MainWindow(scene, grid, browser)
+    services = Services(
+        scene,
+        window=window,
+        workstation=workstation,
+        database=database,
+        store=store,
+        browser=browser,
+    )
+    workstation.problem.connect(window.show_problem)
+    workstation.status.connect(lambda text: window.statusBar().showMessage(text, 5000))
+    workstation.opened.connect(services.on_opened)
+    window.open_requested.connect(services.open_paths)
+    window.import_requested.connect(services.import_paths)
+    window.segments.new_requested.connect(services.new_segmentation)
+    window.segments.fill_requested.connect(services.fill_threshold)
+    window.segments.load_requested.connect(services.load_seg)
+    window.segments.save_requested.connect(services.save_seg)
+    window.callbacks.update(
+        {
+            "export_csv": services.export_csv,
+            "export_sr": services.export_sr,
+            "save_seg": services.save_seg,
+            "load_seg": services.load_seg,
+            "screenshot": services.screenshot,
+            "tags": services.show_tags,
+            "shutdown": services.shutdown,
+        }
+    )
+    if browser is not None:
+        browser.open_series.connect(services.open_series)
+        browser.delete_study.connect(services.delete_study)
+        browser.delete_series.connect(services.delete_series)
+        browser.refresh()
+    return window, services
