@@ -108,3 +108,21 @@ def test_orthogonal_planes_match_reslicing() -> None:
         np.testing.assert_array_equal(
             reslice(array, affine, plane), orthogonal_slice(array, orientation, index)
         )
+
+
+def test_plane_copier_serves_sagittal_planes_from_a_slab_and_follows_changes() -> None:
+    from workstation.core.planes import PlaneCopier
+
+    array = np.arange(5 * 6 * 40, dtype=np.int16).reshape(5, 6, 40)
+    copier = PlaneCopier(slab=8)
+    out = np.empty((5, 6), np.int16)
+    for index in (0, 7, 8, 39, 3):
+        copier.copy(array, Orientation.SAGITTAL, index, out)
+        np.testing.assert_array_equal(out, array[:, :, index])
+    array[:, :, 3] = -1  # voxels changed: the caller invalidates
+    copier.invalidate()
+    copier.copy(array, Orientation.SAGITTAL, 3, out)
+    assert (out == -1).all()
+    coronal = np.empty((5, 40), np.int16)
+    copier.copy(array, Orientation.CORONAL, 2, coronal)
+    np.testing.assert_array_equal(coronal, array[:, 2, :])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,11 @@ class Services:
 
     # --- library ----------------------------------------------------------------------------
 
-    def import_paths(self, targets: list[Path], copy: bool) -> None:
+    def import_and_open(self, targets: list[Path]) -> None:
+        """Dropped files: indexed into the library where they are, then opened."""
+        self.import_paths(targets, False, open_after=True)
+
+    def import_paths(self, targets: list[Path], copy: bool, *, open_after: bool = False) -> None:
         job = ImportJob(targets, copy, self.window)
         dialog = QProgressDialog("Importing…", "Cancel", 0, 0, self.window)
         dialog.setWindowTitle("Import")
@@ -118,6 +123,8 @@ class Services:
             self.window.statusBar().showMessage(describe(report), 10000)
             if report.errors:
                 self.workstation.report_files(report.errors, [])
+            if open_after:
+                self.workstation.open_paths(targets)
 
         def failed(message: str) -> None:
             dialog.reset()
@@ -339,11 +346,20 @@ def _open_store() -> AnnotationStore | None:
         return None
 
 
-def build_main_window() -> tuple[MainWindow, Services]:
-    """The window with everything wired; heavy modules (VTK) load with the first viewport."""
-    from workstation.ui.viewport import Viewport
+def _viewport(scene: Scene) -> Any:
+    from workstation.ui.viewport import Viewport  # VTK loads here, after the window shows
+
+    return Viewport(scene)
+
+
+def _volume_viewport(scene: Scene) -> Any:
     from workstation.ui.volume_viewport import VolumeViewport
 
+    return VolumeViewport(scene)
+
+
+def build_main_window() -> tuple[MainWindow, Services]:
+    """The window with everything wired; heavy modules (VTK) load with the first viewport."""
     scene = Scene()
     workstation = Workstation(scene)
     database = _open_library()
@@ -355,7 +371,7 @@ def build_main_window() -> tuple[MainWindow, Services]:
         return find_studies(database, **filters) if database is not None else []
 
     browser = StudyBrowser(query) if database is not None else None
-    grid = ViewportGrid(scene, lambda: Viewport(scene), lambda: VolumeViewport(scene))
+    grid = ViewportGrid(scene, partial(_viewport, scene), partial(_volume_viewport, scene))
     window = MainWindow(scene, grid, browser)
     services = Services(
         scene,
@@ -370,6 +386,7 @@ def build_main_window() -> tuple[MainWindow, Services]:
     workstation.opened.connect(services.on_opened)
     window.open_requested.connect(services.open_paths)
     window.import_requested.connect(services.import_paths)
+    window.dropped.connect(services.import_and_open)
     window.segments.new_requested.connect(services.new_segmentation)
     window.segments.fill_requested.connect(services.fill_threshold)
     window.segments.load_requested.connect(services.load_seg)

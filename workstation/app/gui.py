@@ -33,6 +33,7 @@ def run_gui(paths: Sequence[Path] = (), *, demo: bool = False) -> int:
 
     window, services = build_main_window()
     window.showMaximized()  # a reading room uses the whole screen
+    QTimer.singleShot(0, window.grid.materialize)  # viewports (VTK) once the window is up
     if demo:
         QTimer.singleShot(0, services.open_demo)
     elif paths:

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 from workstation.core.errors import DicomFileError, ErrorCode, FileError
 from workstation.io.discover import discover
 from workstation.io.header import InstanceHeader
+from workstation.io.header_codec import header_to_json
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.scan import Cancelled, Progress, read_headers
 from workstation.io.sources import FileSource, Source, ZipArchive, ZipMemberSource
@@ -286,12 +287,13 @@ ON CONFLICT (series_uid) DO UPDATE SET
 """
 _UPSERT_INSTANCE = """
 INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid, instance_number,
-                       path, member, size, mtime_ns, managed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       path, member, size, mtime_ns, managed, header)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sop_instance_uid) DO UPDATE SET
     series_uid = excluded.series_uid, sop_class_uid = excluded.sop_class_uid,
     instance_number = excluded.instance_number, path = excluded.path, member = excluded.member,
-    size = excluded.size, mtime_ns = excluded.mtime_ns, managed = excluded.managed
+    size = excluded.size, mtime_ns = excluded.mtime_ns, managed = excluded.managed,
+    header = excluded.header
 """
 _RECOUNT = """
 UPDATE series SET n_instances =
@@ -369,6 +371,7 @@ class _Session:
                             header.sop_class_uid,
                             header.instance_number,
                             *location,
+                            header_to_json(header),
                         )
                     )
                     changed.setdefault(header.series_instance_uid, header)

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io.assemble import assemble
+from workstation.io.header import InstanceHeader
+from workstation.io.header_codec import header_from_json
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.scan import Progress, ScanResult, read_headers
 from workstation.io.sources import FileSource, Reader, Source, ZipArchive, ZipMemberSource
@@ -40,28 +43,58 @@ class UnavailableSource(Source):
         raise DicomFileError(ErrorCode.CORRUPT, self.reason)
 
 
+_ROWS = (
+    "SELECT path, member, managed, size, mtime_ns, header FROM instances WHERE series_uid = ? "
+    "ORDER BY instance_number IS NULL, instance_number, path, member"
+)
+
+
+def _located(
+    db: StudyDatabase, series_uid: str, limits: Limits
+) -> list[tuple[Source, tuple[Any, ...]]]:
+    """Each instance of a series as a readable source, with its database row."""
+    rows = db.connection.execute(_ROWS, (series_uid,)).fetchall()
+    archives: dict[str, dict[str, ZipMemberSource] | str] = {}
+    located: list[tuple[Source, tuple[Any, ...]]] = []
+    for row in rows:
+        path, member, managed = row[0], row[1], row[2]
+        source: Source
+        if managed:
+            try:
+                source = FileSource(storage.resolve(db.storage, path))
+            except ValueError as exc:
+                source = UnavailableSource(str(path), str(exc))
+        elif member is None:
+            source = FileSource(Path(path))
+        else:
+            source = _member_source(archives, path, member, limits)
+        located.append((source, tuple(row)))
+    return located
+
+
 def series_sources(
     db: StudyDatabase, series_uid: str, limits: Limits = DEFAULT_LIMITS
 ) -> list[Source]:
     """Where the instances of a series are, in Instance Number order (empty when unknown)."""
-    rows = db.connection.execute(
-        "SELECT path, member, managed FROM instances WHERE series_uid = ? "
-        "ORDER BY instance_number IS NULL, instance_number, path, member",
-        (series_uid,),
-    ).fetchall()
-    archives: dict[str, dict[str, ZipMemberSource] | str] = {}
-    sources: list[Source] = []
-    for path, member, managed in rows:
-        if managed:
-            try:
-                sources.append(FileSource(storage.resolve(db.storage, path)))
-            except ValueError as exc:
-                sources.append(UnavailableSource(str(path), str(exc)))
-        elif member is None:
-            sources.append(FileSource(Path(path)))
-        else:
-            sources.append(_member_source(archives, path, member, limits))
-    return sources
+    return [source for source, _ in _located(db, series_uid, limits)]
+
+
+def _cached_header(source: Source, row: tuple[Any, ...]) -> InstanceHeader | None:
+    """The header recorded at import, if the object is still the one that was read then."""
+    _path, member, managed, size, mtime_ns, text = row
+    if text is None or isinstance(source, UnavailableSource):
+        return None
+    if isinstance(source, FileSource):
+        try:
+            status = source.path.stat()
+        except OSError:
+            return None
+        unchanged = status.st_size == size and (managed or status.st_mtime_ns == mtime_ns)
+        if not unchanged:
+            return None
+    elif member is None:
+        return None
+    return header_from_json(text, source)
 
 
 def _member_source(
@@ -101,5 +134,20 @@ def scan_series(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> ScanResult:
-    """The stacks of one series of the database, ready for ``load_stack``."""
-    return scan_sources(series_sources(db, series_uid, limits), limits, progress, cancel)
+    """The stacks of one series of the database, ready for ``load_stack``.
+
+    Headers recorded at import are used as they are for files that have not changed since
+    (size and modification time), so a large series opens without reading its files first;
+    the others are read again.
+    """
+    cached: list[InstanceHeader] = []
+    stale: list[Source] = []
+    for source, row in _located(db, series_uid, limits):
+        header = _cached_header(source, row)
+        if header is None:
+            stale.append(source)
+        else:
+            cached.append(header)
+    headers, errors, non_image = read_headers(stale, limits, progress, cancel)
+    tree, stacks = assemble(cached + headers)
+    return ScanResult(tree, stacks, errors, non_image, cached + headers)

@@ -56,7 +56,13 @@ CREATE TABLE instances (
 CREATE INDEX instances_by_series ON instances (series_uid);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+#: Version 2: each instance's header as JSON (``workstation.io.header_codec``), so opening a
+#: series from the library needs no file read before its first image.
+_V2 = """
+ALTER TABLE instances ADD COLUMN header TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 #: The version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)

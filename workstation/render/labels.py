@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from vtkmodules.vtkCommonCore import vtkLookupTable
+from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkImagingCore import vtkImageReslice
 from vtkmodules.vtkRenderingCore import vtkImageActor
 
@@ -54,6 +55,8 @@ class _MapActor:
         self._request_render = request_render
         self.actor = vtkImageActor()
         self.actor.SetPickable(False)
+        self.actor.GetMapper().SetInputData(vtkImageData())  # never an actor without input
+        self.actor.SetVisibility(False)
         prop = self.actor.GetProperty()
         prop.SetInterpolationTypeToNearest()
         self.lut = vtkLookupTable()

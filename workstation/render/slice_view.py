@@ -20,12 +20,12 @@ import numpy as np
 import numpy.typing as npt
 from psygnal import EmissionInfo, Signal, SignalGroup
 from vtkmodules.vtkCommonCore import vtkLookupTable
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
 from vtkmodules.vtkImagingCore import vtkImageReslice
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper
 
 from workstation.core import geometry
-from workstation.core.planes import Orientation, Plane, orthogonal_slice
+from workstation.core.planes import Orientation, Plane, PlaneCopier, orthogonal_slice
 from workstation.core.presets import WindowPreset
 from workstation.core.scene import ImageLayer, Scene
 from workstation.core.volume import StackKind
@@ -120,11 +120,16 @@ class SliceView:
 
         self.actor = vtkImageActor()
         self.actor.SetPickable(False)
+        # An input from the start: VTK complains about an image actor without one when an
+        # empty viewport renders before a layer is shown.
+        self.actor.GetMapper().SetInputData(vtkImageData())
+        self.actor.SetVisibility(False)
         self.property = self.actor.GetProperty()
         self.property.SetInterpolationTypeToLinear()
         self.property.UseLookupTableScalarRangeOff()
         self._tables: dict[tuple[str, bool], Any] = {}
         self._buffer: npt.NDArray[np.generic] | None = None
+        self._planes = PlaneCopier()
         self._image: Any = None
         self._reslice: Any = None
         self._volume_key: tuple[int, int] | None = None
@@ -387,7 +392,9 @@ class SliceView:
             if buffer is None or buffer.shape != view.shape or buffer.dtype != view.dtype:
                 buffer = self._buffer = np.empty(view.shape, dtype=view.dtype)
                 self._image = image_data_from(buffer)
-            np.copyto(buffer, view)
+            self._planes.copy(grid, shown.orientation, shown.index, buffer)
+            if not flags.all():
+                self._planes.invalidate()  # voxels still arriving: keep no slab of them
             if shown.orientation is not Orientation.AXIAL and not flags.all():
                 self._partial = True
                 buffer[~flags] = self._dark_value(buffer.dtype)

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -48,6 +55,8 @@ class MainWindow(QMainWindow):
 
     open_requested = Signal(list)  # paths
     import_requested = Signal(list, bool)  # paths, copy into managed storage
+    #: Files dropped on the window: index them into the library, then open them.
+    dropped = Signal(list)
 
     def __init__(
         self,
@@ -61,10 +70,14 @@ class MainWindow(QMainWindow):
         self.grid = grid
         self.setWindowTitle("Workstation")
         self.resize(1500, 940)
+        self.setAcceptDrops(True)
         self.setCentralWidget(grid)
         self.actions_by_name: dict[str, QAction] = {}
         self.callbacks: dict[str, Callable[[], Any]] = {}
         self._connected: set[int] = set()
+        #: The tool and its settings, given to every viewport, also ones created later.
+        self._tool = "NAVIGATE"
+        self._settings: dict[str, Any] = {}
         self.cine = CinePlayer(self._cine_step, self)
         self.measurements = MeasurementsPanel(scene, self)
         self.segments = SegmentsPanel(scene, self)
@@ -149,10 +162,19 @@ class MainWindow(QMainWindow):
         files.addAction(
             self._action(
                 "import",
-                "&Import into the library…",
+                "&Import a folder into the library…",
                 self._import,
                 "Ctrl+I",
                 "Index or copy studies into the local library",
+            )
+        )
+        files.addAction(
+            self._action(
+                "import_files",
+                "Import &files, zip or DICOMDIR…",
+                self._import_files,
+                None,
+                "Index or copy files into the local library",
             )
         )
         files.addSeparator()
@@ -325,6 +347,20 @@ class MainWindow(QMainWindow):
             return
         self._connected.add(id(viewport))
         viewport.cursor_moved.connect(self._on_cursor)
+        self._apply_tool(viewport)
+
+    def _apply_tool(self, viewport: Any) -> None:
+        from workstation.ui.tools import Tool
+
+        viewport.set_tool(Tool[self._tool])
+        for name, value in self._settings.items():
+            setattr(viewport.tool_settings, name, value)
+
+    def _set_setting(self, **values: Any) -> None:
+        self._settings.update(values)
+        for viewport in self.grid.viewports:
+            for name, value in values.items():
+                setattr(viewport.tool_settings, name, value)
 
     def _on_active_viewport(self, viewport: Any) -> None:
         if viewport is None:
@@ -342,10 +378,9 @@ class MainWindow(QMainWindow):
         self.actions_by_name[f"layout_{name}"].setChecked(True)
 
     def set_tool(self, tool: str) -> None:
-        from workstation.ui.tools import Tool
-
+        self._tool = tool
         for viewport in self.grid.viewports:
-            viewport.set_tool(Tool[tool])
+            self._apply_tool(viewport)
         self.actions_by_name[f"tool_{tool.lower()}"].setChecked(True)
 
     def apply_preset(self, preset: WindowPreset) -> None:
@@ -424,18 +459,13 @@ class MainWindow(QMainWindow):
         self.loading_label.setText("" if done == total else f"loading {done}/{total}")
 
     def _on_segment_target(self, label_id: str, number: int) -> None:
-        for viewport in self.grid.viewports:
-            viewport.tool_settings.label_map_id = label_id
-            viewport.tool_settings.segment = number
+        self._set_setting(label_map_id=label_id, segment=number)
 
     def _on_brush_radius(self, radius: float) -> None:
-        for viewport in self.grid.viewports:
-            viewport.tool_settings.brush_radius_mm = radius
+        self._set_setting(brush_radius_mm=radius)
 
     def _on_threshold(self, low: float, high: float) -> None:
-        for viewport in self.grid.viewports:
-            viewport.tool_settings.threshold_low = low
-            viewport.tool_settings.threshold_high = high
+        self._set_setting(threshold_low=low, threshold_high=high)
 
     # --- files and callbacks ------------------------------------------------------------------
 
@@ -456,8 +486,17 @@ class MainWindow(QMainWindow):
 
     def _import(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import a folder into the library")
-        if not folder:
-            return
+        if folder:
+            self._ask_and_import([Path(folder)])
+
+    def _import_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(
+            self, "Import DICOM files, a zip or a DICOMDIR into the library"
+        )
+        if names:
+            self._ask_and_import([Path(n) for n in names])
+
+    def _ask_and_import(self, targets: list[Path]) -> None:
         answer = QMessageBox.question(
             self,
             "Import",
@@ -468,7 +507,17 @@ class MainWindow(QMainWindow):
             | QMessageBox.StandardButton.Cancel,
         )
         if answer != QMessageBox.StandardButton.Cancel:
-            self.import_requested.emit([Path(folder)], answer == QMessageBox.StandardButton.Yes)
+            self.import_requested.emit(targets, answer == QMessageBox.StandardButton.Yes)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        targets = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if targets:
+            event.acceptProposedAction()
+            self.dropped.emit(targets)
 
     def show_problem(self, title: str, message: str) -> None:
         """A non-blocking message: the reader keeps working while it is shown."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from workstation.core.planes import Orientation
 from workstation.core.scene import Scene
@@ -55,14 +55,35 @@ class ViewportGrid(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
-        self.layout_name = ""
+        self.layout_name = "1x1"
         self.active: Any = None
+        self.materialized = False
+        # Until the first viewport is needed the grid shows a hint: creating viewports loads
+        # VTK and OpenGL, which the first window should not wait for.
+        self._placeholder = QLabel(
+            "Open a study: double-click it in the library, drop files here, or use File ▸ Open.",
+            self,
+        )
+        self._placeholder.setObjectName("hint")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._grid.addWidget(self._placeholder, 0, 0)
         scene.events.layer_removed.connect(self._on_layer_removed)
-        self.set_layout("1x1")
+
+    def materialize(self) -> None:
+        """Create the viewports of the current layout (loads VTK); idempotent."""
+        if self.materialized:
+            return
+        self.materialized = True
+        self._grid.removeWidget(self._placeholder)
+        self._placeholder.hide()
+        self.set_layout(self.layout_name)
 
     @property
     def viewports(self) -> list[Any]:
-        """The 2D viewports of the current layout, in reading order."""
+        """The 2D viewports of the current layout, in reading order (none before the first
+        one is needed)."""
+        if not self.materialized:
+            return []
         rows, columns = LAYOUTS[self.layout_name]
         count = 3 if self.layout_name == "mpr" else rows * columns
         return self._viewports[:count]
@@ -82,6 +103,10 @@ class ViewportGrid(QWidget):
     def set_layout(self, name: str) -> None:
         if name not in LAYOUTS:
             raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)}")
+        if not self.materialized:
+            self.layout_name = name
+            self.materialize()
+            return
         layer_id = self.active.layer_id if self.active is not None else None
         for index in reversed(range(self._grid.count())):
             item = self._grid.itemAt(index)
@@ -136,6 +161,7 @@ class ViewportGrid(QWidget):
         """Show newly opened layers: the first in the active viewport, others in the next ones."""
         if not layer_ids:
             return
+        self.materialize()
         if self.layout_name == "mpr":
             self.show_mpr(layer_ids[0])
             return
@@ -147,6 +173,7 @@ class ViewportGrid(QWidget):
         self.set_active(viewports[start])
 
     def show_mpr(self, layer_id: str) -> None:
+        self.materialize()
         for viewport, orientation in zip(self.viewports, _MPR, strict=True):
             viewport.show_layer(layer_id)
             viewport.set_orientation(orientation)

@@ -1,0 +1,173 @@
+"""The assembled application, offscreen: open, layouts, hotkeys, cine, persistence, SEG, drops."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from workstation.core.annotations import Annotation, AnnotationKind, ImageReference
+from workstation.testing.factories import SeriesSpec, write_series
+
+CT = SeriesSpec(n_slices=12, series_description="Chest", uid_seed="ct")
+CINE = replace(
+    CT,
+    modality="MR",
+    rescale_slope=None,
+    rescale_intercept=None,
+    phases=5,
+    n_slices=3,
+    series_description="Cine",
+    uid_seed="cine",
+)
+
+
+@pytest.fixture
+def app_window(qtbot, home):
+    from workstation.app.composition import build_main_window
+
+    window, services = build_main_window()
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.grid.materialize()
+    yield window, services
+    services.shutdown()
+
+
+def _wait_loaded(qtbot, services) -> None:
+    qtbot.waitUntil(
+        lambda: (
+            services.scene.layers
+            and all(layer.fully_loaded for layer in services.scene.layers.values())
+        ),
+        timeout=20000,
+    )
+
+
+def test_open_layouts_series_stepping_and_presets(qtbot, tmp_path, app_window) -> None:
+    window, services = app_window
+    write_series(tmp_path / "ct", CT)
+    write_series(tmp_path / "cine", CINE)
+    opened = services.open_paths([tmp_path / "ct", tmp_path / "cine"])
+    assert len(opened) == 2
+    _wait_loaded(qtbot, services)
+    grid = window.grid
+    assert grid.active.layer_id == opened[0]
+    window.actions_by_name["layout_2x2"].trigger()
+    assert len(grid.viewports) == 4
+    assert {v.layer_id for v in grid.viewports} == set(opened)
+    window.actions_by_name["layout_mpr"].trigger()
+    assert [v.orientation.value for v in grid.viewports] == ["axial", "coronal", "sagittal"]
+    assert grid.volume_view is not None and grid.volume_view.layer_id == grid.active.layer_id
+    window.actions_by_name["layout_1x1"].trigger()
+    ct_layer = services.scene.layers[grid.active.layer_id]
+    window.actions_by_name["preset_2"].trigger()  # key 2: lung 1500/-600
+    assert (ct_layer.display.window, ct_layer.display.center) == (1500, -600)
+    window.actions_by_name["next_series"].trigger()
+    assert grid.active.layer_id == opened[1]
+
+
+def test_cine_plays_through_the_phases(qtbot, tmp_path, app_window) -> None:
+    window, services = app_window
+    write_series(tmp_path / "cine", CINE)
+    services.open_paths([tmp_path / "cine"])
+    _wait_loaded(qtbot, services)
+    viewport = window.grid.active
+    assert viewport.phase_count == 5
+    window.cine.set_fps(50)
+    window.actions_by_name["cine"].trigger()
+    seen = set()
+    qtbot.waitUntil(lambda: seen.add(viewport.phase) or len(seen) == 5, timeout=5000)
+    window.actions_by_name["cine"].trigger()
+    assert not window.cine.playing
+
+
+def test_measurements_survive_a_restart(qtbot, tmp_path, home) -> None:
+    from workstation.app.composition import build_main_window
+
+    write_series(tmp_path / "ct", CT)
+    window, services = build_main_window()
+    qtbot.addWidget(window)
+    (layer_id,) = services.open_paths([tmp_path / "ct"])
+    info = services.scene.layers[layer_id].info
+    annotation = Annotation(
+        AnnotationKind.LENGTH,
+        ImageReference(info.study_instance_uid, info.series_instance_uid),
+        points=((0, 0, 40), (25, 0, 40)),
+        values={"length_mm": 25.0},
+        label="nodule",
+    )
+    services.scene.add_annotation(annotation)
+    services.shutdown()
+    window.close()
+
+    window, services = build_main_window()
+    qtbot.addWidget(window)
+    services.open_paths([tmp_path / "ct"])
+    restored = services.scene.annotations[annotation.uuid]
+    assert restored.label == "nodule" and restored.values["length_mm"] == 25.0
+    assert window.measurements.table.rowCount() == 1
+    services.scene.undo.undo()  # restoring is not an edit: nothing to undo
+    assert not services.scene.annotations[annotation.uuid].deleted
+    services.shutdown()
+
+
+def test_segmentation_saved_as_seg_and_loaded_back(
+    qtbot, tmp_path, app_window, monkeypatch
+) -> None:
+    _window, services = app_window
+    write_series(tmp_path / "ct", CT)
+    services.open_paths([tmp_path / "ct"])
+    _wait_loaded(qtbot, services)
+    labels = services.new_segmentation()
+    assert labels is not None
+    labels.array[4:8, 10:20, 10:30] = 1
+    target = tmp_path / "out" / "seg.dcm"
+    target.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(target), ""))
+    services.save_seg()
+    assert target.exists()
+    before = set(services.scene.labels)
+    services.load_seg()
+    (loaded_id,) = set(services.scene.labels) - before
+    np.testing.assert_array_equal(services.scene.labels[loaded_id].array, labels.array)
+
+
+def test_broken_files_show_a_message_and_the_rest_opens(qtbot, tmp_path, app_window) -> None:
+    window, services = app_window
+    written = write_series(tmp_path / "ct", CT)
+    written.slice_paths[(0, 3)].write_bytes(b"\0" * 132 + b"garbage")
+    (tmp_path / "ct" / "readme.txt").write_text("hello")
+    opened = services.open_paths([tmp_path / "ct"])
+    assert len(opened) == 1
+    boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
+    assert boxes and "could not be used" in boxes[-1].text() + boxes[-1].windowTitle()
+    assert not boxes[-1].isModal()  # the reader keeps working
+    layer = services.scene.layers[opened[0]]
+    assert layer.volume.grid_shape[0] == 11
+    assert any("missing" in note for note in layer.notes)
+
+
+def test_dropping_files_imports_and_opens_them(qtbot, tmp_path, app_window) -> None:
+    window, services = app_window
+    write_series(tmp_path / "ct", CT)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "ct"))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: bool(services.scene.layers), timeout=20000)
+    assert services.browser.tree.topLevelItemCount() == 1
+    assert Path(tmp_path / "ct").exists()  # indexed in place, never moved

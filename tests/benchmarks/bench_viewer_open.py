@@ -1,0 +1,203 @@
+"""Opening the viewer: cold start to the first window, and the first image after a click.
+
+    QT_QPA_PLATFORM=offscreen VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow \\
+        .venv/bin/python tests/benchmarks/bench_viewer_open.py [--repeat 5]
+
+1. Cold start: a fresh process that shows the main window (and exits), against a fresh process
+   that imports ``PySide6.QtWidgets`` and shows an empty ``QWidget`` — the floor any Qt app
+   pays. Target: at most 4× the floor.
+2. First image: the 400 × 512² CT of ``bench_load.py`` imported into a library, the main window
+   open; the time from "open this series" (a double-click in the browser) to the first image
+   rendered in the viewport, split into reading the headers, loading the shown slice, and the
+   render. Target: at most 50 ms.
+3. MPR plane extraction at 512²: an axial, coronal and sagittal plane (numpy views copied into
+   a display buffer) and an oblique plane (VTK's reslice), against the target of 1 ms.
+
+Not collected by pytest; it prints and never fails on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+_FLOOR = """
+from PySide6.QtWidgets import QApplication, QWidget
+app = QApplication([])
+w = QWidget(); w.resize(1600, 1000); w.show(); app.processEvents()
+"""
+_WORKSTATION = """
+import os
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from workstation.app.composition import build_main_window
+window, services = build_main_window()
+window.resize(1600, 1000); window.show(); app.processEvents()
+services.shutdown()
+"""
+
+
+def _process_seconds(code: str, home: Path) -> float:
+    environment = dict(os.environ, WORKSTATION_HOME=str(home))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", code], env=environment, check=True, stdout=subprocess.DEVNULL
+    )
+    return time.perf_counter() - started
+
+
+def cold_start(repeat: int, home: Path) -> None:
+    _process_seconds(_FLOOR, home)  # warm the page cache: both sides start warm
+    _process_seconds(_WORKSTATION, home)
+    floor = [_process_seconds(_FLOOR, home) for _ in range(repeat)]
+    ours = [_process_seconds(_WORKSTATION, home) for _ in range(repeat)]
+    f, o = statistics.median(floor), statistics.median(ours)
+    print("cold start to the first window (fresh processes, median)")
+    print(f"  PySide6 QWidget floor   {1000 * f:7.0f} ms")
+    print(
+        f"  workstation main window {1000 * o:7.0f} ms   = {o / f:.2f}× the floor "
+        f"(target ≤ 4×: {'met' if o / f <= 4 else 'NOT MET'})"
+    )
+
+
+def first_image(repeat: int, home: Path) -> None:
+    from bench_data import prepare
+    from PySide6.QtWidgets import QApplication
+
+    from workstation import paths
+    from workstation.app.composition import build_main_window
+    from workstation.pacs import find_studies, import_paths, open_database
+
+    ct = next(
+        d
+        for d in prepare(Path(tempfile.gettempdir()) / "workstation-bench", False)
+        if d.name.startswith("ct")
+    )
+    paths.set_home(home)
+    with open_database() as db:
+        import_paths(db, [ct.folder])
+        (study,) = [s for s in find_studies(db) if s.n_instances == len(ct.files)]
+        uid = study.series[0].series_instance_uid
+    app = QApplication.instance() or QApplication([])
+    window, services = build_main_window()
+    window.resize(1600, 1000)
+    window.show()
+    window.grid.materialize()
+    app.processEvents()
+    viewport = window.grid.active
+    totals, headers, firsts, renders = [], [], [], []
+    for _ in range(repeat):
+        for path in ct.files:  # warm page cache, as for a series opened a moment ago
+            path.read_bytes()
+        services.workstation.close_all()
+        app.processEvents()
+        started = time.perf_counter()
+        from workstation.pacs import scan_series
+
+        result = scan_series(services.database, uid)  # type: ignore[arg-type]
+        scanned = time.perf_counter()
+        (layer_id,) = services.workstation.open_scan(result)
+        opened = time.perf_counter()
+        viewport.show_layer(layer_id)
+        viewport.render()
+        shown = time.perf_counter()
+        totals.append(shown - started)
+        headers.append(scanned - started)
+        firsts.append(opened - scanned)
+        renders.append(shown - opened)
+        services.workstation.loader.wait(30)
+        app.processEvents()
+    services.shutdown()
+    m = statistics.median
+    print("first image of a 400 × 512² CT after the click (median)")
+    print(f"  read 400 headers + sort    {1000 * m(headers):6.1f} ms")
+    print(f"  load the shown slice, layer {1000 * m(firsts):6.1f} ms")
+    print(f"  show + render (Mesa)       {1000 * m(renders):6.1f} ms")
+    print(
+        f"  total                      {1000 * m(totals):6.1f} ms "
+        f"(target ≤ 50 ms: {'met' if m(totals) <= 0.05 else 'NOT MET'})"
+    )
+
+
+def plane_extraction(repeat: int) -> None:
+    import numpy as np
+
+    from workstation.core.planes import Orientation, PlaneCopier, orthogonal_slice
+
+    array = np.random.default_rng(0).integers(-1000, 2000, (400, 512, 512)).astype(np.int16)
+    copier = PlaneCopier()
+    print("MPR plane extraction at 512², scrolling through every plane (the viewer's copier)")
+    for orientation in Orientation:
+        count = 400 if orientation is Orientation.AXIAL else 512
+        shape = orthogonal_slice(array, orientation, 0).shape
+        buffer = np.empty(shape, np.int16)
+        times = []
+        for index in range(count):
+            started = time.perf_counter()
+            copier.copy(array, orientation, index, buffer)
+            times.append(time.perf_counter() - started)
+        median, mean = statistics.median(times), statistics.mean(times)
+        print(
+            f"  {orientation.value:9s} median {1000 * median:6.3f} ms, mean {1000 * mean:6.3f} ms "
+            f"(target ≤ 1 ms: {'met' if mean <= 0.001 else 'NOT MET'})"
+        )
+    _oblique(array, repeat)
+
+
+def _oblique(array: object, repeat: int) -> None:
+    import numpy as np
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkImagingCore import vtkImageReslice
+
+    data = np.asarray(array)
+    image = vtkImageData()
+    image.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
+    image.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
+    reslice = vtkImageReslice()
+    reslice.SetInputData(image)
+    reslice.SetOutputDimensionality(2)
+    reslice.SetOutputExtent(0, 511, 0, 511, 0, 0)
+    reslice.SetResliceAxesDirectionCosines(0.9, 0.3, 0.3, -0.3, 0.95, 0.0, -0.3, -0.1, 0.95)
+    reslice.SetResliceAxesOrigin(256, 256, 200)
+    reslice.SetInterpolationModeToLinear()
+    times = []
+    for step in range(max(repeat, 10)):
+        reslice.SetResliceAxesOrigin(256, 256, 150 + step)
+        started = time.perf_counter()
+        reslice.Update()
+        times.append(time.perf_counter() - started)
+    median = statistics.median(times)
+    print(
+        f"  oblique   {1000 * median:6.3f} ms (vtkImageReslice, trilinear) "
+        f"(target ≤ 1 ms: {'met' if median <= 0.001 else 'NOT MET'})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        cold_start(args.repeat, home / "cold")
+        print()
+        first_image(args.repeat, home / "library")
+    print()
+    plane_extraction(args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
