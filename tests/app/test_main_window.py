@@ -171,3 +171,21 @@ def test_dropping_files_imports_and_opens_them(qtbot, tmp_path, app_window) -> N
     qtbot.waitUntil(lambda: bool(services.scene.layers), timeout=20000)
     assert services.browser.tree.topLevelItemCount() == 1
     assert Path(tmp_path / "ct").exists()  # indexed in place, never moved
+
+
+def test_tag_browser_shows_the_image_on_screen(qtbot, tmp_path, app_window) -> None:
+    window, services = app_window
+    write_series(tmp_path / "ct", replace(CT, patient_name="Tag^Test"))
+    services.open_paths([tmp_path / "ct"])
+    window.actions_by_name["tags"].trigger()
+    dialog = services._tags  # the dialog the action opened
+    assert dialog is not None and dialog.isVisible()
+    keywords = {
+        dialog.tree.topLevelItem(i).text(1): dialog.tree.topLevelItem(i).text(3)
+        for i in range(dialog.tree.topLevelItemCount())
+    }
+    assert keywords["PatientName"] == "Tag^Test"
+    dialog.filter.setText("PatientName")
+    visible = [i for i in range(dialog.tree.topLevelItemCount())
+               if not dialog.tree.topLevelItem(i).isHidden()]
+    assert len(visible) == 1
