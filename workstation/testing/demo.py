@@ -2,7 +2,9 @@
 
 They are written once into a folder and reused: every UID is derived from a fixed name, so a
 rewrite produces the same instances, and a series folder only appears (by an atomic rename)
-once all of its files are written.
+once all of its files are written. A marker beside each folder records the
+:data:`DEMO_VERSION` it was written with; bumping it (whenever the phantoms change) makes the
+next call rewrite folders left by an older version, in place and under the same UIDs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from workstation.testing.phantoms import cine_short_axis_mr, torso_ct
 from workstation.testing.series import write_series
 from workstation.testing.spec import SeriesSpec
 
+#: Bumped whenever the demo voxels change. 2: anatomical torso and cine phantoms.
+DEMO_VERSION = "2"
 PATIENT_NAME = "Demo^Patient"
 PATIENT_ID = "DEMO-0001"
 _UIDS = UidFactory("workstation-demo")
@@ -109,9 +113,19 @@ def _mr() -> _Demo:
     )
 
 
-def _complete(folder: Path, spec: SeriesSpec) -> bool:
+def _marker(root: Path, name: str) -> Path:
+    return root / f".{name}.version"
+
+
+def _complete(folder: Path, spec: SeriesSpec, marker: Path) -> bool:
     expected = spec.n_slices * (spec.phases or 1)
-    return folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_file()) == expected
+    try:
+        current = marker.read_text(encoding="utf-8").strip() == DEMO_VERSION
+    except OSError:
+        current = False
+    return (
+        current and folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_file()) == expected
+    )
 
 
 def write_demo_studies(root: Path) -> list[Path]:
@@ -127,22 +141,25 @@ def write_demo_studies(root: Path) -> list[Path]:
     list of Path
         ``root/ct_torso`` (120 axial slices of 256², 1.5 mm, HU with intercept −1024) and
         ``root/mr_cine_sax`` (10 double-oblique short-axis slices, apex first, × 20 phases of
-        128²). A folder that already holds all its files is left untouched, so repeated calls
-        are cheap.
+        128²). A folder that already holds all its files, written by this
+        :data:`DEMO_VERSION`, is left untouched, so repeated calls are cheap.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     folders = []
     for demo in (_ct(), _mr()):
         folder = root / demo.name
-        if not _complete(folder, demo.spec):
+        marker = _marker(root, demo.name)
+        if not _complete(folder, demo.spec, marker):
             # Write beside the target and rename, so a crash never leaves a half series that
             # looks complete to the next call.
             staging = root / f".{demo.name}.partial"
             shutil.rmtree(staging, ignore_errors=True)
             stored = np.asarray(demo.stored()).astype(np.uint16)
             write_series(staging, demo.spec, stored)
+            marker.unlink(missing_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
+            marker.write_text(DEMO_VERSION + "\n", encoding="utf-8")
         folders.append(folder)
     return folders
