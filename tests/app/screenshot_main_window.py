@@ -1,14 +1,69 @@
 """Run by test_screenshot.py in a child process on an Xvfb display: open the demo in the real
-main window, wait until every series has loaded, and grab the screen into a PNG."""
+main window, wait until every series has loaded, and grab the screen into a PNG.
+
+``--annotate`` also draws what a reader would have on screen after a while — a length, an
+ellipse ROI in the liver, a segmented lesion — the pictures of the README.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
-def main(output: Path, layout: str) -> int:
+def _annotate(services: Any) -> None:
+    import numpy as np
+
+    from workstation.core import geometry
+    from workstation.core.annotations import Annotation, AnnotationKind, ImageReference
+    from workstation.core.measure import measure
+
+    scene = services.scene
+    layer = next(l for l in scene.layers.values() if l.info.modality == "CT")
+    volume = layer.volume
+    k = volume.array.shape[0] // 2
+    ref = ImageReference(layer.info.study_instance_uid, layer.info.series_instance_uid,
+                         layer.info.frame_of_reference_uid, layer.info.sop_instance_uids[k])
+    normal = tuple(float(v) for v in geometry.slice_normal((1, 0, 0, 0, 1, 0)))
+
+    def at(i: float, j: float) -> tuple[float, float, float]:
+        x, y, z = volume.index_to_lps((i, j, k))
+        return float(x), float(y), float(z)
+
+    def add(kind: AnnotationKind, points: tuple[Any, ...], label: str) -> None:
+        draft = Annotation(kind, ref, points=points, plane_normal=normal, label=label,
+                           value_unit=layer.info.value_unit)
+        values = measure(draft, volume.array, volume.affine)
+        scene.add_annotation(Annotation(kind, ref, points=points, plane_normal=normal,
+                                        label=label, values=values,
+                                        value_unit=layer.info.value_unit))
+
+    width = volume.array.shape[2]
+    add(AnnotationKind.ELLIPSE, (at(0.27 * width, 0.45 * width), at(0.33 * width, 0.45 * width),
+                                 at(0.27 * width, 0.50 * width)), "liver")
+    add(AnnotationKind.LENGTH, (at(0.16 * width, 0.5 * width), at(0.84 * width, 0.5 * width)),
+        "body width")
+    labels = services.new_segmentation()
+    if labels is not None:
+        # The liver: soft tissue of liver attenuation in the patient's right upper quadrant.
+        labels.segments[1].label = "liver"
+        box = (slice(k - 25, k + 10), slice(int(0.2 * width), int(0.65 * width)),
+               slice(int(0.12 * width), int(0.48 * width)))
+        region = volume.array[box]
+        labels.array[box] = np.where((region > 45) & (region < 85), 1, 0)
+        labels.segments_changed.emit()
+        labels.changed.emit(None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output", type=Path)
+    parser.add_argument("layout", nargs="?", default="mpr")
+    parser.add_argument("--annotate", action="store_true")
+    args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
     from workstation.app.composition import build_main_window
@@ -21,26 +76,28 @@ def main(output: Path, layout: str) -> int:
     window.move(0, 0)
     window.show()
     services.open_demo()
-    window.set_layout(layout)
-    deadline = time.monotonic() + 60
+    window.set_layout(args.layout)
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         app.processEvents()
         layers = services.scene.layers.values()
         if layers and all(layer.fully_loaded for layer in layers):
             break
         time.sleep(0.05)
+    if args.annotate:
+        _annotate(services)
     for viewport in window.grid.viewports:
         viewport.render()
-    for _ in range(20):
+    for _ in range(30):
         app.processEvents()
         time.sleep(0.05)
     screen = app.primaryScreen()
     assert screen is not None
-    screen.grabWindow(0).save(str(output))
+    screen.grabWindow(0).save(str(args.output))
     services.shutdown()
     window.close()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "mpr"))
+    sys.exit(main())

@@ -96,3 +96,11 @@ def test_index_and_lps_round_trip_for_any_oblique_grid(angles, spacing, origin, 
     lps = geometry.index_to_lps(affine, ijk)
     np.testing.assert_allclose(geometry.lps_to_index(affine, lps), ijk, atol=1e-6)
     assert geometry.spacing_from_affine(affine) == pytest.approx(spacing)
+
+
+def test_plane_names_follow_anatomy_not_the_grid() -> None:
+    assert geometry.plane_name((0, 0, 1)) == "Axial"
+    assert geometry.plane_name((0, -1, 0)) == "Coronal"
+    assert geometry.plane_name((1, 0, 0)) == "Sagittal"
+    assert geometry.plane_name((0.1, 0, 1)) == "Axial"  # 6° off: still axial
+    assert geometry.plane_name((0.6, 0.48, 0.64)) == "Oblique"  # a cardiac short axis

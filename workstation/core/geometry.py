@@ -153,3 +153,16 @@ def orientation_label(direction: Sequence[float] | FloatArray, max_letters: int 
         negative, positive = _AXIS_LETTERS[axis]
         letters.append(positive if v[axis] > 0 else negative)
     return "".join(letters)
+
+
+def plane_name(normal: Sequence[float] | FloatArray, tolerance_degrees: float = 10.0) -> str:
+    """The anatomical plane a normal describes: "Axial", "Coronal", "Sagittal" or "Oblique".
+
+    Named by the patient axis it is nearest to, within ``tolerance_degrees``; a short-axis
+    cardiac plane, for example, is "Oblique" whatever the grid it was acquired on.
+    """
+    n = np.abs(unit_vector(normal))
+    axis = int(np.argmax(n))
+    if float(n[axis]) < np.cos(np.radians(tolerance_degrees)):
+        return "Oblique"
+    return ("Sagittal", "Coronal", "Axial")[axis]

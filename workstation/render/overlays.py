@@ -297,7 +297,10 @@ class Overlays:
         )
         series = info.series_description
         number = f"Se: {info.series_number}" if info.series_number is not None else ""
-        plane_name = shown.orientation.value.capitalize() if shown.orientation else "Oblique MPR"
+        # Named by anatomy, not by the grid: a sagittal acquisition's own slices are sagittal.
+        plane_name = geometry.plane_name(shown.normal)
+        if shown.orientation is None:
+            plane_name = f"{plane_name} MPR"
         self._set_corner(
             "upper_right", [series, " ".join(filter(None, [info.modality, number])), plane_name]
         )
