@@ -51,8 +51,10 @@ $(APT_STAMP):
 $(STAMP): pyproject.toml $(APT_STAMP)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# torch alone from the CPU index (one try: where that index is unreachable the wheel comes
+	# from PyPI or a local wheel house); its own requirements come with the project's below.
 	$(BIN)/python -m pip show torch >/dev/null 2>&1 || \
-		$(BIN)/python -m pip install -q torch==2.13.0 $(TORCH_INDEX)
+		$(BIN)/python -m pip install -q --no-deps --retries 0 torch==2.13.0 $(TORCH_INDEX)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 

@@ -22,7 +22,7 @@ def _annotate(services: Any) -> None:
     from workstation.core.measure import measure
 
     scene = services.scene
-    layer = next(l for l in scene.layers.values() if l.info.modality == "CT")
+    layer = next(each for each in scene.layers.values() if each.info.modality == "CT")
     volume = layer.volume
     k = volume.array.shape[0] // 2
     ref = ImageReference(layer.info.study_instance_uid, layer.info.series_instance_uid,
