@@ -25,8 +25,12 @@ def _annotate(services: Any) -> None:
     layer = next(each for each in scene.layers.values() if each.info.modality == "CT")
     volume = layer.volume
     k = volume.array.shape[0] // 2
-    ref = ImageReference(layer.info.study_instance_uid, layer.info.series_instance_uid,
-                         layer.info.frame_of_reference_uid, layer.info.sop_instance_uids[k])
+    ref = ImageReference(
+        layer.info.study_instance_uid,
+        layer.info.series_instance_uid,
+        layer.info.frame_of_reference_uid,
+        layer.info.sop_instance_uids[k],
+    )
     normal = tuple(float(v) for v in geometry.slice_normal((1, 0, 0, 0, 1, 0)))
 
     def at(i: float, j: float) -> tuple[float, float, float]:
@@ -34,24 +38,51 @@ def _annotate(services: Any) -> None:
         return float(x), float(y), float(z)
 
     def add(kind: AnnotationKind, points: tuple[Any, ...], label: str) -> None:
-        draft = Annotation(kind, ref, points=points, plane_normal=normal, label=label,
-                           value_unit=layer.info.value_unit)
+        draft = Annotation(
+            kind,
+            ref,
+            points=points,
+            plane_normal=normal,
+            label=label,
+            value_unit=layer.info.value_unit,
+        )
         values = measure(draft, volume.array, volume.affine)
-        scene.add_annotation(Annotation(kind, ref, points=points, plane_normal=normal,
-                                        label=label, values=values,
-                                        value_unit=layer.info.value_unit))
+        scene.add_annotation(
+            Annotation(
+                kind,
+                ref,
+                points=points,
+                plane_normal=normal,
+                label=label,
+                values=values,
+                value_unit=layer.info.value_unit,
+            )
+        )
 
     width = volume.array.shape[2]
-    add(AnnotationKind.ELLIPSE, (at(0.27 * width, 0.45 * width), at(0.33 * width, 0.45 * width),
-                                 at(0.27 * width, 0.50 * width)), "liver")
-    add(AnnotationKind.LENGTH, (at(0.16 * width, 0.5 * width), at(0.84 * width, 0.5 * width)),
-        "body width")
+    add(
+        AnnotationKind.ELLIPSE,
+        (
+            at(0.27 * width, 0.45 * width),
+            at(0.33 * width, 0.45 * width),
+            at(0.27 * width, 0.50 * width),
+        ),
+        "liver",
+    )
+    add(
+        AnnotationKind.LENGTH,
+        (at(0.16 * width, 0.5 * width), at(0.84 * width, 0.5 * width)),
+        "body width",
+    )
     labels = services.new_segmentation()
     if labels is not None:
         # The liver: soft tissue of liver attenuation in the patient's right upper quadrant.
         labels.segments[1].label = "liver"
-        box = (slice(k - 25, k + 10), slice(int(0.2 * width), int(0.65 * width)),
-               slice(int(0.12 * width), int(0.48 * width)))
+        box = (
+            slice(k - 25, k + 10),
+            slice(int(0.2 * width), int(0.65 * width)),
+            slice(int(0.12 * width), int(0.48 * width)),
+        )
         region = volume.array[box]
         labels.array[box] = np.where((region > 45) & (region < 85), 1, 0)
         labels.segments_changed.emit()

@@ -186,6 +186,9 @@ def test_tag_browser_shows_the_image_on_screen(qtbot, tmp_path, app_window) -> N
     }
     assert keywords["PatientName"] == "Tag^Test"
     dialog.filter.setText("PatientName")
-    visible = [i for i in range(dialog.tree.topLevelItemCount())
-               if not dialog.tree.topLevelItem(i).isHidden()]
+    visible = [
+        i
+        for i in range(dialog.tree.topLevelItemCount())
+        if not dialog.tree.topLevelItem(i).isHidden()
+    ]
     assert len(visible) == 1
