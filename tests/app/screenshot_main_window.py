@@ -89,11 +89,30 @@ def _annotate(services: Any) -> None:
         labels.changed.emit(None)
 
 
+def _run_module(app: Any, window: Any, services: Any, module_id: str) -> None:
+    """Run an expert module on the demo CT from the AI panel and wait for its result."""
+    experts = services.experts
+    deadline = time.monotonic() + 60
+    while experts.registry is None and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.05)
+    layer = next(each for each in services.scene.layers.values() if each.info.modality == "CT")
+    services.scene.set_active(layer.id)
+    run = experts.run(layer.id, module_id, "cpu")
+    while run is not None and run.state not in ("succeeded", "failed", "cancelled"):
+        if time.monotonic() > deadline + 120:
+            break
+        app.processEvents()
+        time.sleep(0.05)
+    window.docks["AI"].raise_()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("output", type=Path)
     parser.add_argument("layout", nargs="?", default="mpr")
     parser.add_argument("--annotate", action="store_true")
+    parser.add_argument("--ai", metavar="MODULE", help="run this expert module on the CT")
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -117,6 +136,8 @@ def main() -> int:
         time.sleep(0.05)
     if args.annotate:
         _annotate(services)
+    if args.ai:
+        _run_module(app, window, services, args.ai)
     for viewport in window.grid.viewports:
         viewport.render()
     for _ in range(30):

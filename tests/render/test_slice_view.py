@@ -22,12 +22,13 @@ from workstation.core.annotations import Annotation, AnnotationKind, ImageRefere
 from workstation.core.planes import Orientation, Plane, oblique_plane
 from workstation.core.scene import ImageLayer, LayerInfo, Scene
 from workstation.core.segmentation import LabelMap
+from workstation.core.study import format_patient_name
 from workstation.core.volume import StackKind, Volume
 from workstation.render import slice_geometry as sg
 from workstation.render.annotation_actors import annotation_text, ellipse_outline
 from workstation.render.camera import conventional_axes
 from workstation.render.mpr import Rotation, link_of
-from workstation.render.overlays import format_length, format_patient_name, nice_length_mm
+from workstation.render.overlays import format_length, nice_length_mm
 from workstation.render.slice_view import SliceView
 from workstation.render.snapshot import offscreen_window, window_to_array
 

@@ -7,15 +7,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog
 
 from workstation import paths
+from workstation.app.ai_binding import AiPanelBinding
+from workstation.app.expert import ExpertModules
 from workstation.app.importing import ImportJob, describe
 from workstation.app.workstation import Workstation
 from workstation.collab import AnnotationStore, StoreError
 from workstation.core.errors import WorkstationError
 from workstation.core.scene import Scene
 from workstation.core.segmentation import LabelMap
+from workstation.core.study import format_date, format_patient_name
 from workstation.pacs import (
     StudyDatabase,
     StudyDatabaseError,
@@ -25,6 +29,7 @@ from workstation.pacs import (
     open_database,
     scan_series,
 )
+from workstation.ui.ai_panel import AiPanel
 from workstation.ui.browser import StudyBrowser
 from workstation.ui.main_window import MainWindow
 from workstation.ui.viewport_grid import ViewportGrid
@@ -53,6 +58,7 @@ class Services:
         self.browser = browser
         self.jobs: list[ImportJob] = []
         self._tags: Any = None
+        self.experts: ExpertModules | None = None
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -318,7 +324,31 @@ class Services:
         if ok:
             self.scene.edit_annotation(annotation, label=text.strip())
 
+    def reader_name(self) -> str:
+        """Who reviews: the signed-in user's login name."""
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (containers)
+            return "reader"
+
+    def study_titles(self) -> dict[str, str]:
+        """Each open study as the AI panel heads it: patient · date · description."""
+        titles = {}
+        for layer in self.scene.layers.values():
+            info = layer.info
+            parts = [
+                format_patient_name(info.patient_name),
+                format_date(info.study_date),
+                info.study_description,
+            ]
+            titles[info.study_instance_uid] = " · ".join(p for p in parts if p)
+        return titles
+
     def shutdown(self) -> None:
+        if self.experts is not None:
+            self.experts.shutdown()
         for job in self.jobs:
             job.cancel()
         self.workstation.shutdown()
@@ -402,9 +432,37 @@ def build_main_window() -> tuple[MainWindow, Services]:
             "shutdown": services.shutdown,
         }
     )
+    _add_ai_panel(window, services)
     if browser is not None:
         browser.open_series.connect(services.open_series)
         browser.delete_study.connect(services.delete_study)
         browser.delete_series.connect(services.delete_series)
         browser.refresh()
     return window, services
+
+
+def _add_ai_panel(window: MainWindow, services: Services) -> AiPanelBinding:
+    experts = ExpertModules(
+        services.scene,
+        services.workstation.stacks,
+        paths.home() / "results",
+        reader=services.reader_name,
+        parent=window,
+    )
+    services.experts = experts
+    panel = AiPanel(window)
+    dock = window.add_panel("AI", panel, tab_with="Segmentation")
+    # Wide enough for a module name, a measurement and its value side by side.
+    window.resizeDocks([dock], [360], Qt.Orientation.Horizontal)
+    binding = AiPanelBinding(
+        panel,
+        experts,
+        services.scene,
+        study_titles=services.study_titles,
+        status=lambda text: window.statusBar().showMessage(text, 8000),
+        parent=window,
+    )
+    experts.problem.connect(window.show_problem)
+    # Manifests are read once the window is up; the panel says "Finding expert modules…".
+    QTimer.singleShot(0, experts.discover_async)
+    return binding

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from workstation import __version__, paths
-from workstation.cli import engine, library, viewer
+from workstation.cli import engine, library, plugins, server, viewer
 from workstation.cli.common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -47,10 +47,25 @@ _COMMANDS: dict[str, tuple[str, Configure, Run]] = {
         library.studies_args,
         library.studies,
     ),
+    "analyze": (
+        "run an expert module headless on the series of PATH it fits (DICOM SEG + SR out)",
+        plugins.analyze_args,
+        plugins.analyze,
+    ),
+    "plugins": (
+        "list the plugins and their modules with availability; 'plugins new NAME' creates one",
+        plugins.plugins_args,
+        plugins.plugins,
+    ),
     "snapshot": (
         "render PATH as the viewer shows it into a PNG, without a display",
         viewer.snapshot_args,
         viewer.snapshot,
+    ),
+    "server": (
+        "run the collaboration server, or administer it (create-site, create-user, ...)",
+        server.server_args,
+        server.server,
     ),
 }
 

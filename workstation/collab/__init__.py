@@ -1,8 +1,14 @@
-"""Collaboration: the local annotation store now; the sync client and server build on it.
+"""Collaboration: the local annotation store, offline-first sync, shared cases, the server.
 
 :class:`AnnotationStore` keeps every annotation the user makes in a SQLite (WAL) file the
-moment the scene publishes it, and numbers each saved version so that a sync client can push
-what changed since it last looked (:meth:`AnnotationStore.changes_since`).
+moment the scene publishes it, together with an outbox operation for the server
+(:mod:`.outbox`). The rest is imported where needed, so that opening the store stays light:
+
+- :mod:`.session` — :class:`~workstation.collab.session.Collaboration`, what the GUI uses:
+  sign-in, the background sync thread, conflicts, comments, shared cases;
+- :mod:`.sync` (push/pull rounds, live listener), :mod:`.client` (HTTP), :mod:`.merge`;
+- :mod:`.sharing` and :mod:`.deid` (DICOM PS3.15 Annex E de-identification);
+- :mod:`.server` — the collaboration server (``workstation server``).
 """
 
 from workstation.collab.csv_export import CSV_COLUMNS, MEASUREMENT_KINDS, write_measurements_csv

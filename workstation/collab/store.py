@@ -8,6 +8,12 @@ its UUID; versions only move forward, because replicas may deliver an older vers
 Each saved version takes the next local *sequence number*. A sync client remembers the last
 number it pushed and asks :meth:`AnnotationStore.changes_since` for what came after it.
 
+Every version :meth:`AnnotationStore.save` keeps also enters the **outbox** in the same
+transaction, as an operation with a new UUID (:mod:`workstation.collab.outbox`): once ``save``
+returns, the edit is on disk *and* queued for the server, so the UI may say "saved" whether
+or not a server is reachable. Versions that come from the server are written with
+:meth:`workstation.collab.outbox.Outbox.apply_pulled` and never re-enter the outbox.
+
 Schema (version 1)::
 
     schema_version(version INTEGER)                 one row: the migrations applied
@@ -21,6 +27,17 @@ Schema (version 1)::
         json TEXT,                                  Annotation.to_json() of that version
         sequence INTEGER UNIQUE)                    local change number of that version
     change_counter(id INTEGER = 1, sequence INTEGER)   the last sequence number given out
+
+Schema version 2 adds (see :mod:`workstation.collab.outbox`)::
+
+    revisions(uuid TEXT PRIMARY KEY, revision TEXT, origin TEXT ('local' | 'remote'))
+        the revision of each stored version (the operation id that made it), and its source
+    outbox(position INTEGER PRIMARY KEY, op_id TEXT UNIQUE, kind, uuid, base_revision,
+           payload TEXT, created TEXT, attempts INTEGER, last_error TEXT)
+    conflicts(uuid TEXT PRIMARY KEY, reason, fields, detail, mine, theirs, theirs_revision, created)
+    comments(id TEXT PRIMARY KEY, study_uid, annotation_uuid, author, text, created,
+             sequence INTEGER, status TEXT)
+    sync_state(key TEXT PRIMARY KEY, value TEXT)     client id, pull cursors
 
 The file carries SQLite's ``application_id`` so that another program's database is refused
 rather than written into.
@@ -48,6 +65,7 @@ from workstation.core.annotations import Annotation
 from workstation.core.errors import WorkstationError
 
 if TYPE_CHECKING:
+    from workstation.collab.outbox import Outbox
     from workstation.core.scene import Scene
 
 _log = logging.getLogger(__name__)
@@ -86,6 +104,68 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
         "INSERT INTO change_counter (id, sequence) VALUES (1, 0)",
+    ),
+    (
+        # The revision of the stored version: the id of the operation that made it, locally
+        # or on the server. An edit names it as the version it was made from. (A table of its
+        # own: the annotations table keeps the columns version 1 readers know.)
+        """
+        CREATE TABLE revisions (
+            uuid TEXT PRIMARY KEY NOT NULL,
+            revision TEXT NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('local', 'remote'))
+        )
+        """,
+        """
+        CREATE TABLE outbox (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            op_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('annotation', 'comment')),
+            uuid TEXT NOT NULL,
+            base_revision TEXT,
+            payload TEXT NOT NULL,
+            created TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX outbox_uuid ON outbox (uuid)",
+        """
+        CREATE TABLE conflicts (
+            uuid TEXT PRIMARY KEY NOT NULL,
+            reason TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            mine TEXT NOT NULL,
+            theirs TEXT,
+            theirs_revision TEXT,
+            created TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE comments (
+            id TEXT PRIMARY KEY NOT NULL,
+            study_uid TEXT NOT NULL,
+            annotation_uuid TEXT NOT NULL,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created TEXT NOT NULL,
+            sequence INTEGER,
+            status TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX comments_study ON comments (study_uid)",
+        "CREATE TABLE sync_state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+        # Versions saved before the outbox existed were never sent anywhere: queue them now.
+        """
+        INSERT INTO outbox (op_id, kind, uuid, base_revision, payload, created)
+        SELECT lower(hex(randomblob(16))), 'annotation', uuid, NULL, json, updated
+        FROM annotations ORDER BY sequence
+        """,
+        """
+        INSERT INTO revisions (uuid, revision, origin)
+        SELECT uuid, op_id, 'local' FROM outbox WHERE kind = 'annotation'
+        """,
     ),
 )
 
@@ -137,6 +217,7 @@ class AnnotationStore:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._attachments: list[Attachment] = []
+        self._listeners: list[Callable[[], None]] = []
         self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,39 +321,75 @@ class AnnotationStore:
     def save(self, annotation: Annotation) -> bool:
         """Store ``annotation`` if it is newer than the stored version of its UUID.
 
-        Returns True once the version is committed to disk; False, changing nothing, when the
-        stored version is the same or newer (a replica delivering late).
+        Returns True once the version is committed to disk together with its outbox
+        operation; False, changing nothing, when the stored version is the same or newer (a
+        replica delivering late). One exception is recorded rather than dropped: a version
+        whose content differs from a same-or-newer version that arrived from the server in
+        the meantime (an edit racing a remote change) becomes a visible conflict
+        (:meth:`workstation.collab.outbox.Outbox.conflicts`), so no edit vanishes silently.
         """
-        document = json.dumps(annotation.to_json(), ensure_ascii=False, separators=(",", ":"))
-        reference = annotation.reference
+        from workstation.collab import outbox
+
+        document = annotation.to_json()
         with self._transaction() as connection:
             row = connection.execute(
-                "SELECT version FROM annotations WHERE uuid = ?", (annotation.uuid,)
+                "SELECT a.version, a.json, r.revision, r.origin FROM annotations AS a "
+                "LEFT JOIN revisions AS r ON r.uuid = a.uuid WHERE a.uuid = ?",
+                (annotation.uuid,),
             ).fetchone()
             if row is not None and int(row[0]) >= annotation.version:
+                if row[3] == "remote":
+                    outbox.record_local_race(connection, annotation, str(row[1]), str(row[2]))
                 return False
-            connection.execute("UPDATE change_counter SET sequence = sequence + 1 WHERE id = 1")
-            (sequence,) = connection.execute(
-                "SELECT sequence FROM change_counter WHERE id = 1"
-            ).fetchone()
-            connection.execute(
-                _UPSERT,
-                (
-                    annotation.uuid,
-                    annotation.kind.value,
-                    reference.study_instance_uid,
-                    reference.series_instance_uid,
-                    reference.frame_of_reference_uid,
-                    annotation.version,
-                    int(annotation.deleted),
-                    annotation.created,
-                    annotation.updated,
-                    annotation.author,
-                    document,
-                    sequence,
-                ),
+            op_id = outbox.new_operation_id()
+            base_revision = str(row[2]) if row is not None and row[2] else None
+            write_version(connection, annotation, revision=op_id, origin="local")
+            outbox.enqueue(
+                connection,
+                op_id=op_id,
+                kind="annotation",
+                uuid=annotation.uuid,
+                base_revision=base_revision,
+                payload=document,
             )
+            outbox.follow_conflict(connection, annotation)
+        self._notify_saved()
         return True
+
+    @property
+    def outbox(self) -> Outbox:
+        """The operations waiting for the server, conflicts, comments and sync cursors."""
+        from workstation.collab.outbox import Outbox
+
+        outbox: Outbox | None = getattr(self, "_outbox", None)
+        if outbox is None:
+            outbox = Outbox(self)
+            self._outbox = outbox
+        return outbox
+
+    def add_save_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` (on the saving thread) after each local save commits.
+
+        A sync thread uses it to push at once. Returns a function that removes the listener.
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def _notify_saved(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener's fault must not fail a saved edit
+                _log.exception("save listener failed")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -436,6 +553,41 @@ class Attachment:
 
     def __call__(self) -> None:
         self.detach()
+
+
+def write_version(
+    connection: sqlite3.Connection, annotation: Annotation, *, revision: str, origin: str
+) -> int:
+    """Upsert ``annotation`` as the stored version of its UUID with the next sequence number.
+
+    Runs inside the caller's write transaction; returns the sequence number given.
+    """
+    connection.execute("UPDATE change_counter SET sequence = sequence + 1 WHERE id = 1")
+    (sequence,) = connection.execute("SELECT sequence FROM change_counter WHERE id = 1").fetchone()
+    reference = annotation.reference
+    connection.execute(
+        _UPSERT,
+        (
+            annotation.uuid,
+            annotation.kind.value,
+            reference.study_instance_uid,
+            reference.series_instance_uid,
+            reference.frame_of_reference_uid,
+            annotation.version,
+            int(annotation.deleted),
+            annotation.created,
+            annotation.updated,
+            annotation.author,
+            json.dumps(annotation.to_json(), ensure_ascii=False, separators=(",", ":")),
+            sequence,
+        ),
+    )
+    connection.execute(
+        "INSERT INTO revisions (uuid, revision, origin) VALUES (?, ?, ?) ON CONFLICT (uuid) "
+        "DO UPDATE SET revision = excluded.revision, origin = excluded.origin",
+        (annotation.uuid, revision, origin),
+    )
+    return int(sequence)
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:

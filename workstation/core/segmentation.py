@@ -7,6 +7,7 @@ threshold fill) are commands that remember the labels they overwrote, so undo is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,23 @@ class LabelMap:
         self.affine = np.asarray(affine, dtype=np.float64)
         self.segments: dict[int, Segment] = {s.number: s for s in segments or []}
         self.name = name
+        #: Where an expert module drew it, what the reader made of it ("pending review",
+        #: "accepted by …"); shown with the overlay so AI output is never mistaken for a reader's.
+        self.review_status = ""
+
+    @property
+    def algorithms(self) -> list[str]:
+        """Names of the algorithms behind its visible segments (empty: all drawn by hand)."""
+        names = {
+            s.algorithm_name or "AI"
+            for s in self.segments.values()
+            if s.visible and s.algorithm_type != "MANUAL"
+        }
+        return sorted(names)
+
+    def set_review_status(self, text: str) -> None:
+        self.review_status = text
+        self.segments_changed.emit()
 
     @classmethod
     def empty_like(
@@ -218,3 +236,15 @@ class LabelEdit:
         if self.voxel_count:
             self.labels._grid(self.phase)[self.index] = self.previous
             self.labels.changed.emit(self.index)
+
+
+def describe_ai(maps: Iterable[LabelMap]) -> str:
+    """One line marking what an algorithm drew among ``maps``: "AI: Ventricles · pending review"
+    ("" when a reader drew everything shown)."""
+    parts = []
+    for labels in maps:
+        names = labels.algorithms
+        if names:
+            status = f" · {labels.review_status}" if labels.review_status else ""
+            parts.append(f"{', '.join(names)}{status}")
+    return f"AI: {'; '.join(parts)}" if parts else ""

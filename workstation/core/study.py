@@ -111,3 +111,18 @@ class StudyTree:
                 for series in study.series:
                     for stack in series.stacks:
                         yield patient, study, series, stack
+
+
+def format_patient_name(name: str) -> str:
+    """DICOM PN ``FAMILY^GIVEN^MIDDLE`` as ``FAMILY, GIVEN MIDDLE``."""
+    parts = [p for p in name.split("=", maxsplit=1)[0].split("^") if p]
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    return f"{parts[0]}, {' '.join(parts[1:])}"
+
+
+def format_date(date: str) -> str:
+    """DICOM DA ``YYYYMMDD`` as ``YYYY-MM-DD`` (anything else unchanged)."""
+    if len(date) == 8 and date.isdigit():
+        return f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return date

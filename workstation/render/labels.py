@@ -178,6 +178,10 @@ class LabelOverlay:
         """Label maps drawn now."""
         return list(self._maps)
 
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
     def set_visible(self, visible: bool) -> None:
         self._visible = visible
         for item in self._maps.values():

@@ -9,6 +9,7 @@ view having to tell them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from vtkmodules.vtkRenderingCore import (
 )
 
 from workstation.core import geometry
+from workstation.core.study import format_date, format_patient_name
 from workstation.render._vtk import TEXT_COLOUR, WARNING_COLOUR, fill_polydata
 from workstation.render.camera import CameraController
 from workstation.render.slice_geometry import ShownSlice
@@ -37,23 +39,10 @@ PLANE_COLOURS = {
     1: (0.4, 0.8, 0.4),  # coronal (normal along y): green
     2: (0.9, 0.35, 0.35),  # axial (normal along z): red
 }
+#: Height of the scale bar above the bottom edge (display pixels); the AI note sits above it.
+SCALE_BAR_Y_PX = 32.0
 #: Gap (display pixels) left open around the crosshair centre so the pixel stays readable.
 CROSSHAIR_GAP_PX = 14.0
-
-
-def format_patient_name(name: str) -> str:
-    """DICOM PN ``FAMILY^GIVEN^MIDDLE`` as ``FAMILY, GIVEN MIDDLE``."""
-    parts = [p for p in name.split("=", maxsplit=1)[0].split("^") if p]
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    return f"{parts[0]}, {' '.join(parts[1:])}"
-
-
-def format_date(date: str) -> str:
-    """DICOM DA ``YYYYMMDD`` as ``YYYY-MM-DD`` (anything else unchanged)."""
-    if len(date) == 8 and date.isdigit():
-        return f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    return date
 
 
 def nice_length_mm(max_mm: float) -> float:
@@ -153,6 +142,13 @@ class Overlays:
         self.loading.SetPosition(0.5, 0.5)
         _justify(self.loading, "center", "center")
         self.loading.SetVisibility(False)
+        #: Marks algorithm output (amber, above the scale bar) so it is never taken for a
+        #: reader's drawing; ``ai_source`` gives the text at each render.
+        self.ai_note = _text_actor(CORNER_FONT_SIZE, WARNING_COLOUR, bold=True)
+        self.ai_note.GetPositionCoordinate().SetCoordinateSystemToViewport()
+        _justify(self.ai_note, "center", "bottom")
+        self.ai_note.SetVisibility(False)
+        self.ai_source: Callable[[], str] | None = None
 
         self._scale_data = vtkPolyData()
         mapper = vtkPolyDataMapper2D()
@@ -198,6 +194,7 @@ class Overlays:
             *self.letters.values(),
             self.message,
             self.loading,
+            self.ai_note,
             self.scale_bar,
             self.scale_label,
         ]:
@@ -214,6 +211,7 @@ class Overlays:
             *self.letters.values(),
             self.message,
             self.loading,
+            self.ai_note,
             self.scale_bar,
             self.scale_label,
         ]:
@@ -366,6 +364,12 @@ class Overlays:
     # --- camera-dependent parts ---------------------------------------------------------------
 
     def _before_render(self, _caller: Any = None, _event: str = "") -> None:
+        note = self.ai_source() if self.ai_source is not None and self._shown is not None else ""
+        self.ai_note.SetInput(note)
+        self.ai_note.SetVisibility(bool(note))
+        if note:
+            width, _height = self.camera.viewport_size()
+            self.ai_note.SetPosition(width / 2, SCALE_BAR_Y_PX + 16)
         if self._shown is None:
             return
         for name in ("upper_left", "upper_right", "lower_left"):
@@ -385,7 +389,7 @@ class Overlays:
         length_px = length_mm / mm_per_pixel
         x0 = width / 2 - length_px / 2
         x1 = x0 + length_px
-        y = 32.0
+        y = SCALE_BAR_Y_PX
         tick = 5.0
         points = [(x0, y + tick, 0), (x0, y, 0), (x1, y, 0), (x1, y + tick, 0)]
         fill_polydata(self._scale_data, points, [[0, 1, 2, 3]])

@@ -28,6 +28,7 @@ from workstation.core import geometry
 from workstation.core.planes import Orientation, Plane, PlaneCopier, orthogonal_slice
 from workstation.core.presets import WindowPreset
 from workstation.core.scene import ImageLayer, Scene
+from workstation.core.segmentation import describe_ai
 from workstation.core.volume import StackKind
 from workstation.render import slice_geometry as sg
 from workstation.render._vtk import fill_polydata, image_data_from, matrix4x4
@@ -152,6 +153,7 @@ class SliceView:
         self.annotations = AnnotationActors(renderer, scene, self.camera, self.request_render)
         self.overlays = Overlays(renderer, self.camera)
         self.overlays.set_cursor(scene.cursor)
+        self.overlays.ai_source = self._ai_note
 
         events = scene.events
         events.layer_removed.connect(self._on_layer_removed)
@@ -176,6 +178,12 @@ class SliceView:
 
     def request_render(self) -> None:
         self.events.render_requested.emit()
+
+    def _ai_note(self) -> str:
+        layer = self._layer
+        if layer is None or not self.labels.visible:
+            return ""
+        return describe_ai(m for m in self.scene.labels.values() if m.image_layer_id == layer.id)
 
     # --- what is shown ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QToolBar,
     QWidget,
@@ -73,6 +74,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setCentralWidget(grid)
         self.actions_by_name: dict[str, QAction] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels_menu: QMenu | None = None
         self.callbacks: dict[str, Callable[[], Any]] = {}
         self._connected: set[int] = set()
         #: The tool and its settings, given to every viewport, also ones created later.
@@ -114,6 +117,24 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(area, dock)
+        self.docks[title] = dock
+        if self.panels_menu is not None:
+            self.panels_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def add_panel(
+        self,
+        title: str,
+        widget: QWidget,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        *,
+        tab_with: str | None = None,
+    ) -> QDockWidget:
+        """A dockable panel (listed under View ▸ Panels), optionally a tab beside another."""
+        dock = self._dock(title, widget, area)
+        beside = self.docks.get(tab_with or "")
+        if beside is not None:
+            self.tabifyDockWidget(beside, dock)
         return dock
 
     def _action(  # noqa: PLR0917 - name, text, handler, shortcut, tip read best in order
@@ -265,6 +286,9 @@ class MainWindow(QMainWindow):
                 "Every attribute of the image on screen",
             )
         )
+        self.panels_menu = view.addMenu("P&anels")
+        for dock in self.docks.values():
+            self.panels_menu.addAction(dock.toggleViewAction())
         presets = view.addMenu("Window &presets")
         for index, preset in enumerate(CT_PRESETS, start=1):
             presets.addAction(

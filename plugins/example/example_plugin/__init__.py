@@ -1,0 +1,1 @@
+"""Example modules of the workstation's plugin framework (imported in the worker only)."""
