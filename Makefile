@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check workstation tests build_installer.py
 	$(BIN)/ruff format --check workstation tests build_installer.py
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -211,6 +211,16 @@ def test_run_shows_progress_overlay_marked_ai_and_measurements(
         volume.value, volume.unit
     )
 
+    # Its curve is plotted under the list.
+    reading.panel.select_run(run.id)
+    assert reading.panel.plot.isVisible()
+    (curve,) = reading.panel.plot.curves
+    assert curve.name == "Area of the bright structure per slice"
+    assert curve.y == pytest.approx(run.result.curves[0].y)
+    assert reading.panel.plot.y_label == "Area mm²"
+    image = reading.panel.plot.grab().toImage()
+    assert image.width() > 100  # painted without error
+
     # Kept on disk with its DICOM SEG + SR as soon as it finished.
     record = _record(run)
     assert record["review"]["state"] == "pending"
@@ -330,3 +340,13 @@ def test_results_are_listed_again_after_a_restart(
     finally:
         second.experts.shutdown()
         second.workstation.shutdown()
+
+
+def test_nice_ticks() -> None:
+    from workstation.ui.curve_plot import nice_ticks
+
+    assert nice_ticks(0, 142) == [0, 50, 100, 150]
+    assert nice_ticks(0, 24) == [0, 10, 20, 30]
+    flat = nice_ticks(3.2, 3.2)  # a constant curve still gets an axis around it
+    assert flat[0] <= 3.2 < flat[-1] and len(flat) >= 3
+    assert nice_ticks(float("nan"), 1) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -11,15 +12,65 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from workstation.app.expert import ExpertModules, Run
 from workstation.core.errors import WorkstationError
 from workstation.core.scene import Scene
+from workstation.core.segmentation import PALETTE
 from workstation.ui.ai_panel import AiPanel, ModuleChoice, RunRow
+from workstation.ui.curve_plot import PlotCurve
+
+#: UCUM codes as a reader writes them.
+_UNIT_TEXT = {
+    "[hnsf'U]": "HU",
+    "ml": "mL",
+    "mL": "mL",
+    "ml/m2": "mL/m²",
+    "g/m2": "g/m²",
+    "mm2": "mm²",
+    "mm3": "mm³",
+    "cm2": "cm²",
+    "cm3": "cm³",
+    "m2": "m²",
+    "1": "",
+    "{ratio}": "",
+}
+
+
+def unit_text(ucum: str) -> str:
+    """A UCUM unit as shown to the reader ("[hnsf'U]" → "HU", "mm2" → "mm²")."""
+    return _UNIT_TEXT.get(ucum, ucum)
 
 
 def format_value(value: float, unit: str) -> str:
-    """A measurement as a reader says it: "142 mL", "58.3 %", "1.02 mL/m2"."""
+    """A measurement as a reader says it: "142 mL", "58.3 %", "1.02 mL/m²"."""
     magnitude = abs(value)
     digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
-    shown = unit if unit not in ("1", "{ratio}") else ""
-    return f"{value:.{digits}f} {shown}".strip()
+    return f"{value:.{digits}f} {unit_text(unit)}".strip()
+
+
+def plot_curves(curves: list[dict[str, Any]]) -> tuple[tuple[PlotCurve, ...], tuple[str, str]]:
+    """The curves to plot together: those in the first curve's units, in palette colours."""
+    if not curves:
+        return (), ("", "")
+    first = curves[0]
+    same = [
+        c
+        for c in curves
+        if (c.get("x_unit"), c.get("y_unit")) == (first.get("x_unit"), first.get("y_unit"))
+    ]
+    plotted = tuple(
+        PlotCurve(
+            str(c.get("name") or c.get("id")),
+            tuple(float(v) for v in c["x"]),
+            tuple(float(v) for v in c["y"]),
+            PALETTE[index % len(PALETTE)],
+        )
+        for index, c in enumerate(same)
+    )
+    x_unit = str(first.get("x_unit") or "")
+    x_label = str(first.get("x_name") or "")
+    if unit_text(x_unit):
+        x_label = f"{x_label} ({unit_text(x_unit)})".strip()
+    y_unit = unit_text(str(first.get("y_unit") or ""))
+    y_label = " ".join(filter(None, [str(first.get("y_name") or ""), y_unit]))
+    return plotted, (x_label, y_label)
 
 
 def run_row(modules: ExpertModules, run: Run) -> RunRow:
@@ -27,7 +78,9 @@ def run_row(modules: ExpertModules, run: Run) -> RunRow:
     review = reviewed_by = ""
     measurements: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    curves: list[dict[str, Any]] = []
     if result is not None:
+        curves = [c.to_json() for c in result.curves]
         review, reviewed_by = result.review.state.value, result.review.by
         measurements = tuple((m.name, format_value(m.value, m.unit)) for m in result.measurements)
         notes = result.provenance.notes
@@ -38,9 +91,11 @@ def run_row(modules: ExpertModules, run: Run) -> RunRow:
             (str(m["name"]), format_value(float(m["value"]), str(m["unit"])))
             for m in run.stored.measurements
         )
+        curves = list(run.stored.data.get("curves", []))
     if review == "pending":
         reviewed_by = ""
     when = f" · {run.started[:16].replace('T', ' ')}" if run.started else ""
+    plotted, axes = plot_curves(curves)
     return RunRow(
         id=run.id,
         title=f"{run.module_name} (AI)",
@@ -54,6 +109,8 @@ def run_row(modules: ExpertModules, run: Run) -> RunRow:
         shown=modules.shown(run),
         showable=modules.showable(run),
         notes=notes,
+        curves=plotted,
+        curve_axes=axes,
     )
 
 

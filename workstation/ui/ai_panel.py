@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workstation.ui.curve_plot import CurvePlot, PlotCurve
+
 #: Device choices: (label, value given to the job).
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"), ("Apple GPU (MPS)", "mps"))
 _REVIEW_COLOURS = {
@@ -67,6 +69,9 @@ class RunRow:
     shown: bool = False
     showable: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Curves to plot (sharing units), with the axis captions.
+    curves: tuple[PlotCurve, ...] = ()
+    curve_axes: tuple[str, str] = ("", "")
 
     @property
     def active(self) -> bool:
@@ -117,6 +122,8 @@ class AiPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.results.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.plot = CurvePlot(self)
+        self.plot.setVisible(False)
         self.show_button = QPushButton("Show", self)
         self.show_button.setCheckable(True)
         self.show_button.setToolTip("Show the result's overlay on its series")
@@ -150,6 +157,7 @@ class AiPanel(QWidget):
         layout.addLayout(running)
         layout.addWidget(self.status_label)
         layout.addWidget(self.results, 1)
+        layout.addWidget(self.plot)
         layout.addLayout(review)
 
         self._choices: list[ModuleChoice] = []
@@ -231,6 +239,7 @@ class AiPanel(QWidget):
             self.results.setCurrentItem(chosen)
         active = [row for _, rows in groups for row in rows if row.active]
         self._show_running(active[0] if active else None)
+        self._show_curves(self._selected_row())
         self._update_buttons()
 
     def selected_run(self) -> str:
@@ -329,10 +338,19 @@ class AiPanel(QWidget):
         return self._rows.get(self.selected_run())
 
     def _on_selection(self) -> None:
+        row = self._selected_row()
         if not self._running:
-            row = self._selected_row()
             self.status_label.setText(row.message if row is not None else "")
+        self._show_curves(row)
         self._update_buttons()
+
+    def _show_curves(self, row: RunRow | None) -> None:
+        if row is None or not row.curves:
+            self.plot.setVisible(False)
+            return
+        x_label, y_label = row.curve_axes
+        self.plot.set_curves(list(row.curves), x_label=x_label, y_label=y_label)
+        self.plot.setVisible(True)
 
     def _update_buttons(self) -> None:
         row = self._selected_row()
