@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,16 @@ def _require_tools(request: pytest.FixtureRequest) -> None:
     for marker, (executable, install) in TOOLS.items():
         if request.node.get_closest_marker(marker) and shutil.which(executable) is None:
             pytest.fail(f"{executable} is not installed ({install}); this test must run")
+
+
+@pytest.fixture(autouse=True)
+def _forget_home_override() -> Iterator[None]:
+    """A test that runs the command line in-process with ``--home`` sets the home folder for
+    the process; the next test must find it where its own environment says."""
+    yield
+    from workstation import paths
+
+    paths.set_home(None)
 
 
 @pytest.fixture

@@ -152,6 +152,11 @@ def _wait_done(qtbot, run, timeout: int = 60000) -> None:  # type: ignore[no-unt
     qtbot.waitUntil(lambda: run.state in ("succeeded", "failed", "cancelled"), timeout=timeout)
 
 
+def _wait_result(qtbot, run) -> None:  # type: ignore[no-untyped-def]
+    _wait_done(qtbot, run)
+    assert run.state == "succeeded", run.message
+
+
 def _record(run) -> dict:  # type: ignore[no-untyped-def,type-arg]
     return json.loads((run.stored.folder / "result.json").read_text())
 
@@ -232,7 +237,7 @@ def test_run_shows_progress_overlay_marked_ai_and_measurements(
 def test_accept_and_reject_are_recorded_with_the_reader(qtbot, reading: Reading, series) -> None:
     _open(qtbot, reading, series["ct"])
     run = _run(qtbot, reading, BRIGHT)
-    _wait_done(qtbot, run)
+    _wait_result(qtbot, run)
     reading.panel.select_run(run.id)
 
     reading.panel.accept_button.click()
@@ -258,7 +263,7 @@ def test_accept_and_reject_are_recorded_with_the_reader(qtbot, reading: Reading,
 def test_an_edited_result_is_exported_as_semiautomatic(qtbot, reading: Reading, series) -> None:
     _open(qtbot, reading, series["ct"])
     run = _run(qtbot, reading, BRIGHT)
-    _wait_done(qtbot, run)
+    _wait_result(qtbot, run)
     labels = run.result.labels
     before = int(np.count_nonzero(labels.array))
     centre = labels.affine @ np.array([20.0, 16.0, 4.0, 1.0])
@@ -316,7 +321,7 @@ def test_results_are_listed_again_after_a_restart(
     first = _reading(qtbot, tmp_path / "results", pool, plugin_folders)
     _open(qtbot, first, series["ct"])
     run = _run(qtbot, first, BRIGHT)
-    _wait_done(qtbot, run)
+    _wait_result(qtbot, run)
     values = run.result.values
     first.experts.shutdown()
     first.workstation.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,3 +82,47 @@ def check_consistent(db: StudyDatabase) -> None:
     ).fetchone() == (0,)
     managed = {row[0] for row in connection.execute("SELECT path FROM instances WHERE managed")}
     assert storage_files(db.path.parent) == managed
+
+
+# --- a real Orthanc (tests/pacs/test_orthanc_*.py) -------------------------------------------
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from orthanc_server import HOST, OUR_AE, Orthanc, OrthancMissingError, free_port  # noqa: E402
+from pacs_data import Study, write_catalogue  # noqa: E402
+
+
+def make_orthanc(folder: Path, **options: Any) -> Orthanc:
+    """An Orthanc (not started); a missing installation fails the test, never skips it."""
+    try:
+        return Orthanc(folder, **options)
+    except OrthancMissingError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def scp_port() -> int:
+    """The port our storage SCP uses in the tests (registered at the shared Orthanc)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, scp_port: int) -> Iterator[Orthanc]:
+    """One Orthanc for the session, holding :func:`catalogue`'s studies."""
+    server = make_orthanc(
+        tmp_path_factory.mktemp("orthanc"),
+        aet="ORTHTEST",
+        modalities={"workstation": (OUR_AE, HOST, scp_port)},
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def catalogue(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Study]:
+    studies = write_catalogue(tmp_path_factory.mktemp("catalogue"))
+    orthanc.upload(path for study in studies.values() for path in study.files)
+    return studies

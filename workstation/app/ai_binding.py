@@ -135,6 +135,8 @@ class AiPanelBinding(QObject):
         self.status = status
         self.send: Callable[[list[Path]], None] | None = None
         modules.registry_changed.connect(self.refresh_modules)
+        modules.registry_changed.connect(self._warm_up_if_visible)
+        panel.shown.connect(modules.warm_up)
         modules.runs_changed.connect(self.refresh_runs)
         scene.events.active_changed.connect(lambda _id: self.refresh_modules())
         scene.events.layer_added.connect(lambda _id: self.refresh_modules())
@@ -146,6 +148,10 @@ class AiPanelBinding(QObject):
         panel.send_requested.connect(self._send)
         self.refresh_modules()
         self.refresh_runs()
+
+    def _warm_up_if_visible(self) -> None:
+        if self.panel.isVisible():
+            self.modules.warm_up()
 
     def set_sender(self, send: Callable[[list[Path]], None] | None) -> None:
         """How the panel's Send button delivers files (None hides it: no PACS configured)."""

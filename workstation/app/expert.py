@@ -170,6 +170,17 @@ class ExpertModules(QObject):
         self.discovery_error = error
         self.registry_changed.emit()
 
+    def warm_up(self) -> None:
+        """Start a worker process now (the reader opened the AI panel): the first run then
+        skips the process start and the imports (about a second, more on a cold disk)."""
+        if self.registry is None or not self.registry.modules(available_only=True):
+            return
+        from workstation.inference.jobs import default_pool
+
+        pool = self._pool or default_pool()
+        if pool.idle_count == 0:
+            threading.Thread(target=pool.prestart, name="worker-prestart", daemon=True).start()
+
     def choices(self, layer_id: str | None) -> list[tuple[ModuleRecord, str]]:
         """Every module with why it cannot run on the layer ("" when it can)."""
         if self.registry is None:

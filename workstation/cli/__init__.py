@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from workstation import __version__, paths
-from workstation.cli import engine, library, plugins, server, viewer
+from workstation.cli import engine, library, pacs, plugins, server, viewer
 from workstation.cli.common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -46,6 +46,11 @@ _COMMANDS: dict[str, tuple[str, Configure, Run]] = {
         "list the studies of the local database",
         library.studies_args,
         library.studies,
+    ),
+    "pacs": (
+        "query, retrieve from and send to PACS nodes (DICOMweb or DIMSE)",
+        pacs.pacs_args,
+        pacs.pacs,
     ),
     "analyze": (
         "run an expert module headless on the series of PATH it fits (DICOM SEG + SR out)",

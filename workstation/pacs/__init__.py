@@ -10,6 +10,18 @@
 - :mod:`~workstation.pacs.removal`: :func:`delete_study`, :func:`delete_series`;
 - :mod:`~workstation.pacs.storage`, :mod:`~workstation.pacs.thumbnails`: managed copies and
   previews.
+
+PACS connectivity (imported on demand, not here: they pull in httpx and pynetdicom):
+
+- :mod:`~workstation.pacs.source`: the :class:`DataSource` protocol and its records;
+  :mod:`~workstation.pacs.local`, :mod:`~workstation.pacs.dicomweb`,
+  :mod:`~workstation.pacs.dimse`: the library, DICOMweb and DIMSE nodes as sources;
+- :mod:`~workstation.pacs.nodes`: nodes, our AE title and port, the site configuration,
+  credentials; :mod:`~workstation.pacs.connect`: a node to an open source;
+- :mod:`~workstation.pacs.scp`: our storage SCP; :mod:`~workstation.pacs.filing`: received
+  instances into the library;
+- :mod:`~workstation.pacs.sync`: resumable retrieval, sending, prefetch, background jobs;
+- :mod:`~workstation.pacs.errors`: :class:`PacsError` and its reasons.
 """
 
 from workstation.pacs.database import (

@@ -12,6 +12,7 @@ writer and see the last committed batch; a second writer waits up to :data:`BUSY
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,8 +74,7 @@ class StudyDatabase:
         except (OSError, sqlite3.Error) as exc:
             raise StudyDatabaseError(f"cannot open the study database {path}: {exc}") from exc
         try:
-            _configure(connection)
-            _migrate(connection, path)
+            _prepare(connection, path)
         except sqlite3.Error as exc:
             connection.close()
             raise StudyDatabaseError(f"{path} is not a usable study database: {exc}") from exc
@@ -127,6 +127,25 @@ class StudyDatabase:
 def open_database(path: Path | None = None) -> StudyDatabase:
     """The study database at ``path``, by default ``paths.home() / "studies.sqlite"``."""
     return StudyDatabase.open(path)
+
+
+def _prepare(connection: sqlite3.Connection, path: Path) -> None:
+    """Configure and migrate, waiting while another connection does the same.
+
+    Switching a new file to WAL needs the file to itself, which SQLite does not wait for (no
+    busy handler): threads opening a fresh database at the same moment retry for up to
+    :data:`BUSY_TIMEOUT_S` instead of failing with "database is locked".
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            _configure(connection)
+            _migrate(connection, path)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _configure(connection: sqlite3.Connection) -> None:

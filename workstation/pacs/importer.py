@@ -82,6 +82,9 @@ class ImportReport:
         Wall time of the import.
     cancelled:
         The import was stopped through ``cancel``; the counts say how far it got.
+    series:
+        Series that gained or changed instances, each with its study (Series Instance UID →
+        Study Instance UID).
     """
 
     added: int = 0
@@ -93,6 +96,7 @@ class ImportReport:
     files: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    series: dict[str, str] = field(default_factory=dict)
 
     @property
     def imported(self) -> int:
@@ -180,11 +184,14 @@ def import_sources(
     cancel: Cancel | None = None,
     limits: Limits = DEFAULT_LIMITS,
     batch_size: int = BATCH_SIZE,
+    thumbnails: bool = True,
 ) -> ImportReport:
     """:func:`import_paths` for objects already found (files, zip members, bytes in memory).
 
     Objects that are neither files nor zip members (a retrieved instance in memory) are always
-    copied into managed storage.
+    copied into managed storage. ``thumbnails=False`` makes none: a caller filing a stream of
+    small imports (instances arriving from a PACS) makes them once at the end with
+    :func:`refresh_thumbnails` for the series the reports name.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -207,10 +214,30 @@ def import_sources(
         report.errors.extend(errors)
         report.non_image += non_image
         session.store(headers)
-    if not report.cancelled:
+    if not report.cancelled and thumbnails:
         session.make_thumbnails(limits, cancel)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def refresh_thumbnails(
+    db: StudyDatabase,
+    series_uids: Iterable[str],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    cancel: Cancel | None = None,
+) -> int:
+    """Make (again) the thumbnails of the given series from all of their instances."""
+    made = 0
+    for uid in series_uids:
+        if cancel is not None and cancel():
+            break
+        thumbnail = thumbnail_of_series(scan_series(db, uid, limits).headers, limits)
+        if thumbnail is not None:
+            with db.transaction() as connection:
+                _save_thumbnail(connection, uid, thumbnail)
+            made += 1
+    return made
 
 
 def make_missing_thumbnails(
@@ -386,6 +413,9 @@ class _Session:
             storage.remove_files(self.db.storage, written)  # copies of rows never committed
             raise
         storage.remove_copies(self.db.storage, replaced)
+        self.report.series.update(
+            {uid: header.study_instance_uid for uid, header in changed.items()}
+        )
         self.report.added += counts["added"]
         self.report.updated += counts["updated"]
         self.report.already_present += counts["present"]

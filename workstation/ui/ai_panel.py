@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal, SignalInstance
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -91,6 +91,8 @@ class AiPanel(QWidget):
     show_requested = Signal(str, bool)  # run id, shown
     export_requested = Signal(str)  # run id
     send_requested = Signal(str)  # run id
+    #: The panel came into view (a run may follow soon: time to start a worker).
+    shown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +177,10 @@ class AiPanel(QWidget):
         self.set_sending_available(False)
         self._show_running(None)
         self._update_buttons()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.shown.emit()
 
     # --- filled by the application ------------------------------------------------------------
 
