@@ -57,6 +57,16 @@ def _write_ct_slice(path: Path) -> str:
     return str(ds.SeriesInstanceUID)
 
 
+def _write_ct_series(folder: Path) -> None:
+    """A small CT series with a bright box, for the example module."""
+    from workstation.inference.testing import synthetic_ct_array
+    from workstation.testing.factories import write_series
+    from workstation.testing.spec import SeriesSpec
+
+    array, _ = synthetic_ct_array((8, 32, 40))
+    write_series(folder, SeriesSpec(series_description="installer"), stored=array + 1024)
+
+
 def _run(executable: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
     env["WORKSTATION_HOME"] = str(home)
@@ -106,6 +116,40 @@ def test_bundle_builds_and_runs_from_its_folder(tmp_path: Path) -> None:
     report = json.loads(inspected.stdout)
     assert report["errors"] == []
     assert [entry["series_instance_uid"] for entry in report["series"]] == [series_uid]
+
+    # An expert module runs in a worker process that re-enters the frozen executable.
+    plugins = _run(executable, "plugins", "--json", home=home)
+    assert plugins.returncode == 0, plugins.stderr
+    modules = {
+        m["qualified_id"]: m for p in json.loads(plugins.stdout)["plugins"] for m in p["modules"]
+    }
+    assert modules["example/threshold-bright-structures"]["available"], modules
+    series = tmp_path / "series"
+    _write_ct_series(series)
+    out = tmp_path / "results"
+    analysed = _run(
+        executable,
+        "analyze",
+        str(series),
+        "--module",
+        "threshold-bright-structures",
+        "--out",
+        str(out),
+        "--json",
+        home=home,
+    )
+    assert analysed.returncode == 0, analysed.stdout + analysed.stderr
+    assert json.loads(analysed.stdout)["measurements"]["bright_volume"] > 0
+    assert sorted(p.name for p in out.glob("*.dcm")) == [
+        "threshold-bright-structures-seg.dcm",
+        "threshold-bright-structures-sr.dcm",
+    ]
+
+    # The collaboration server's migrations travel with it.
+    database = tmp_path / "server.sqlite"
+    migrated = _run(executable, "server", "migrate", "--db", f"sqlite:///{database}", home=home)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert database.stat().st_size > 0
 
     assert not list(bundle.rglob("torch")), "torch must not be bundled"
     for folder in ("plugins", "weights", "resources"):
