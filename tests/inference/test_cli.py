@@ -93,7 +93,8 @@ def test_analyze_refuses_with_reasons(tmp_path: Path) -> None:
 
     completed = run("analyze", str(tmp_path / "mr"), "--module", "no-such-module", home=home)
     assert completed.returncode == 2
-    assert "no module 'no-such-module' (modules found: example/" in completed.stderr
+    assert "no module 'no-such-module' (modules found: " in completed.stderr
+    assert "example/threshold-bright-structures" in completed.stderr
 
     completed = run(
         "analyze",

@@ -12,8 +12,11 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressD
 
 from workstation import paths
 from workstation.app.ai_binding import AiPanelBinding
+from workstation.app.collaboration import CollaborationBinding, add_collaboration_panel
 from workstation.app.expert import ExpertModules
 from workstation.app.importing import ImportJob, describe
+from workstation.app.pacs_binding import PacsBinding
+from workstation.app.pacs_panels import add_pacs_panels
 from workstation.app.workstation import Workstation
 from workstation.collab import AnnotationStore, StoreError
 from workstation.core.errors import WorkstationError
@@ -59,6 +62,9 @@ class Services:
         self.jobs: list[ImportJob] = []
         self._tags: Any = None
         self.experts: ExpertModules | None = None
+        self.collaboration: CollaborationBinding | None = None
+        self.ai_binding: AiPanelBinding | None = None
+        self.pacs: PacsBinding | None = None
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -325,7 +331,11 @@ class Services:
             self.scene.edit_annotation(annotation, label=text.strip())
 
     def reader_name(self) -> str:
-        """Who reviews: the signed-in user's login name."""
+        """Who reviews: the user signed in to the collaboration server, else the OS login."""
+        if self.collaboration is not None:
+            signed_in = self.collaboration.reader_name()
+            if signed_in:
+                return signed_in
         import getpass
 
         try:
@@ -349,6 +359,10 @@ class Services:
     def shutdown(self) -> None:
         if self.experts is not None:
             self.experts.shutdown()
+        if self.collaboration is not None:
+            self.collaboration.shutdown()  # before the store closes: the sync thread uses it
+        if self.pacs is not None:
+            self.pacs.shutdown()  # transfers cancelled, SCP stopped, before the library closes
         for job in self.jobs:
             job.cancel()
         self.workstation.shutdown()
@@ -433,6 +447,8 @@ def build_main_window() -> tuple[MainWindow, Services]:
         }
     )
     _add_ai_panel(window, services)
+    add_collaboration_panel(window, services)
+    add_pacs_panels(window, services)
     if browser is not None:
         browser.open_series.connect(services.open_series)
         browser.delete_study.connect(services.delete_study)
@@ -465,4 +481,5 @@ def _add_ai_panel(window: MainWindow, services: Services) -> AiPanelBinding:
     experts.problem.connect(window.show_problem)
     # Manifests are read once the window is up; the panel says "Finding expert modules…".
     QTimer.singleShot(0, experts.discover_async)
+    services.ai_binding = binding
     return binding

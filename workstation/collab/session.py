@@ -285,21 +285,33 @@ class Collaboration:
             try:
                 report = engine.sync()
             except AuthExpiredError as exc:
+                if not self._current(engine):
+                    return None
                 with self._lock:
                     self._stop_listener()
                 self._set_state(ConnectionState.AUTH_EXPIRED, f"sign in again ({exc})")
                 return None
             except ServerUnavailableError as exc:
+                if not self._current(engine):
+                    return None
                 self._set_state(ConnectionState.OFFLINE, str(exc))
                 return self.backoff.next()
             except (RequestRefusedError, StoreError) as exc:
                 _log.warning("sync round failed: %s", exc)
                 self.last_error = str(exc)
                 return self.backoff.next()
+            if not self._current(engine):
+                # Signed out (or in as someone else) while this round ran: what it stored is
+                # shown, but it must not bring back the old session's state or user.
+                self._report(report)
+                return None
             self.backoff.reset()
             if self.user is None:  # resumed offline with a kept token
                 with contextlib.suppress(CollabError):
-                    self.user = engine.api.me()
+                    user = engine.api.me()
+                    with self._lock:
+                        if self._engine is engine:
+                            self.user = user
             self._set_state(ConnectionState.ONLINE)
             self._ensure_listener()
             self.last_report = report
@@ -309,6 +321,11 @@ class Collaboration:
             with self._round_done:
                 self._finished = number
                 self._round_done.notify_all()
+
+    def _current(self, engine: SyncEngine) -> bool:
+        """Whether ``engine`` still belongs to the session (not replaced by a sign-out/in)."""
+        with self._lock:
+            return self._engine is engine
 
     def _report(self, report: SyncReport) -> None:
         if report.adopted:

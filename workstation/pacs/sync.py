@@ -325,7 +325,12 @@ class _Retrieval:
         if self.series_uid is not None:
             series_uids = [self.series_uid]
         else:
-            series_uids = list(listing)
+            # In series-number order, not the node's: the first series is complete first, so a
+            # viewer can open it while the rest still arrives.
+            ordered = sorted(
+                listing.values(), key=lambda s: (s.series_number is None, s.series_number or 0)
+            )
+            series_uids = [s.series_instance_uid for s in ordered]
             if not series_uids and first:
                 raise PacsError(
                     PacsReason.NOT_FOUND,
