@@ -13,16 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from screenshot_support import grab_screen, wait_until  # the scripts run from this folder
+
 HERE = Path(__file__).parent
-
-
-def _wait(app: Any, condition: Any, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out waiting for the window")
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def _measure_offline(services: Any, layer: Any) -> None:
@@ -118,7 +111,7 @@ def main() -> int:
         app.processEvents()
     services.open_demo()
     window.set_layout("1x1")
-    _wait(
+    wait_until(
         app,
         lambda: (
             services.scene.layers and all(x.fully_loaded for x in services.scene.layers.values())
@@ -127,14 +120,14 @@ def main() -> int:
     ct = next(x for x in services.scene.layers.values() if x.info.modality == "CT")
     services.scene.set_active(ct.id)
     _annotate(services)
-    _wait(app, lambda: binding.is_ready)
+    wait_until(app, lambda: binding.is_ready)
 
     panel = binding.panel
     panel.server_edit.setText(server.url)
     panel.user_edit.setText("aalvarez")
     panel.password_edit.setText(PASSWORD)
     panel.sign_in_button.click()
-    _wait(app, lambda: panel.state == "online" and binding.store.outbox.count() == 0)
+    wait_until(app, lambda: panel.state == "online" and binding.store.outbox.count() == 0)
 
     # A colleague's workstation: comments on the study and on the liver ROI.
     study = ct.info.study_instance_uid
@@ -145,7 +138,7 @@ def main() -> int:
         study, "Prior CT from March is in PACS: the lesion was 14 mm then.", author="bbrown"
     )
     engine.sync()
-    _wait(app, lambda: len(panel.comment_texts()) == 1)
+    wait_until(app, lambda: len(panel.comment_texts()) == 1)
     panel.comment_edit.setPlainText("Thanks. Now 18 mm: I will call it progression.")
     panel.send_button.click()
     services.scene.select(liver.uuid)
@@ -156,9 +149,9 @@ def main() -> int:
         annotation_uuid=liver.uuid,
     )
     engine.sync()
-    _wait(app, lambda: binding.store.outbox.count() == 0)
+    wait_until(app, lambda: binding.store.outbox.count() == 0)
     panel.scope_box.setCurrentIndex(0)
-    _wait(
+    wait_until(
         app,
         lambda: (
             len(panel.comment_texts()) == 3 and "Dr B. Brown" in panel.thread_view.toPlainText()
@@ -169,7 +162,7 @@ def main() -> int:
     server.stop()
     _measure_offline(services, ct)
     liver = services.scene.edit_annotation(liver, label="liver, segment 6")
-    _wait(app, lambda: panel.state == "offline" and binding.store.outbox.count() == 2)
+    wait_until(app, lambda: panel.state == "offline" and binding.store.outbox.count() == 2)
     services.scene.select(liver.uuid)
     # Under Xvfb a render window can keep the size it was made with; a resize brings every
     # one to its widget's size (else a strip of stale pixels stays at the right edge).
@@ -181,13 +174,7 @@ def main() -> int:
         app.processEvents()
     for viewport in window.grid.viewports:
         viewport.reset_view()  # fit the images to the viewports as the docks left them
-        viewport.render()
-    for _ in range(30):
-        app.processEvents()
-        time.sleep(0.05)
-    screen = app.primaryScreen()
-    assert screen is not None
-    screen.grabWindow(0).save(str(args.output))
+    grab_screen(app, window, args.output)
     services.shutdown()
     colleague.close()
     window.close()

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from screenshot_support import grab_screen  # the scripts run from this folder
+
 
 def _annotate(services: Any) -> None:
     import numpy as np
@@ -138,14 +140,7 @@ def main() -> int:
         _annotate(services)
     if args.ai:
         _run_module(app, window, services, args.ai)
-    for viewport in window.grid.viewports:
-        viewport.render()
-    for _ in range(30):
-        app.processEvents()
-        time.sleep(0.05)
-    screen = app.primaryScreen()
-    assert screen is not None
-    screen.grabWindow(0).save(str(args.output))
+    grab_screen(app, window, args.output)
     services.shutdown()
     window.close()
     return 0

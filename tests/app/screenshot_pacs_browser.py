@@ -13,9 +13,10 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from screenshot_support import grab_screen, wait_until  # the scripts run from this folder
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "pacs"))
@@ -25,12 +26,7 @@ PACS, ARCHIVE, OLD = "Hospital PACS", "Research archive", "Old archive"
 
 
 def _wait(app: Any, condition: Any, seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out waiting for the window")
-        app.processEvents()
-        time.sleep(0.02)
+    wait_until(app, condition, seconds)
 
 
 def _item(browser: Any, study_uid: str) -> Any:
@@ -142,14 +138,7 @@ def main() -> int:
         _wait(app, halfway)
         layers = list(services.scene.layers.values())
         _wait(app, lambda: all(layer.fully_loaded for layer in layers))
-        for viewport in window.grid.viewports:
-            viewport.render()
-        for _ in range(10):
-            app.processEvents()
-            time.sleep(0.03)
-        screen = app.primaryScreen()
-        assert screen is not None
-        screen.grabWindow(0).save(str(args.output))
+        grab_screen(app, window, args.output, settle_rounds=10)
         services.shutdown()
         window.close()
     finally:
