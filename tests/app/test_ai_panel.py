@@ -223,6 +223,10 @@ def test_run_shows_progress_overlay_marked_ai_and_measurements(
     assert curve.name == "Area of the bright structure per slice"
     assert curve.y == pytest.approx(run.result.curves[0].y)
     assert reading.panel.plot.y_label == "Area mm²"
+    # The point the module named on the curve is drawn as a labelled line.
+    (marker,) = reading.panel.plot.markers
+    assert marker.label == "largest"
+    assert marker.x == float(max(range(len(curve.y)), key=lambda k: curve.y[k]))
     image = reading.panel.plot.grab().toImage()
     assert image.width() > 100  # painted without error
 

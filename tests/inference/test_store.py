@@ -94,3 +94,21 @@ def test_unreadable_records_are_left_out(tmp_path: Path, result: Result, ct_seri
     with pytest.raises(ResultStoreError, match="unreadable"):
         store.for_study(STUDY)[0].load("layer")
     assert store.for_study("1.2.3.4.5") == []
+
+
+def test_curve_marks_cross_the_worker_and_the_record(
+    tmp_path: Path, result: Result, ct_series
+) -> None:
+    assert result.curves[0].marks == ((0.0, "first"),)
+    store = ResultStore(tmp_path)
+    store.save(result, ct_series.stack, study_instance_uid=STUDY)
+    (listed,) = store.for_study(STUDY)
+    assert listed.load("layer").curves[0].marks == ((0.0, "first"),)
+
+
+def test_bad_curve_marks_are_refused() -> None:
+    from workstation.inference.results import Curve
+
+    for bad in ((0.0, ""), (0.0, "a label far too long"), (0.0,)):
+        with pytest.raises(ValueError, match="mark"):
+            Curve("lv", x=(0.0,), y=(1.0,), marks=(bad,))  # type: ignore[arg-type]

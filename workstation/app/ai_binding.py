@@ -14,7 +14,7 @@ from workstation.core.errors import WorkstationError
 from workstation.core.scene import Scene
 from workstation.core.segmentation import PALETTE
 from workstation.ui.ai_panel import AiPanel, ModuleChoice, RunRow
-from workstation.ui.curve_plot import PlotCurve
+from workstation.ui.curve_plot import PlotCurve, PlotMarker
 
 #: UCUM codes as a reader writes them.
 _UNIT_TEXT = {
@@ -43,6 +43,18 @@ def format_value(value: float, unit: str) -> str:
     magnitude = abs(value)
     digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
     return f"{value:.{digits}f} {unit_text(unit)}".strip()
+
+
+def plot_marks(curves: list[dict[str, Any]]) -> tuple[PlotMarker, ...]:
+    """The points the module named on the plotted curves' x axis (e.g. ED and ES), once each."""
+    plotted = plot_curves(curves)[0]
+    names = {curve.name for curve in plotted}
+    marks: dict[tuple[float, str], PlotMarker] = {}
+    for c in curves:
+        if str(c.get("name") or c.get("id")) in names:
+            for x, label in c.get("marks") or ():
+                marks.setdefault((float(x), str(label)), PlotMarker(float(x), str(label)))
+    return tuple(marks.values())
 
 
 def plot_curves(curves: list[dict[str, Any]]) -> tuple[tuple[PlotCurve, ...], tuple[str, str]]:
@@ -111,6 +123,7 @@ def run_row(modules: ExpertModules, run: Run) -> RunRow:
         notes=notes,
         curves=plotted,
         curve_axes=axes,
+        curve_marks=plot_marks(curves),
     )
 
 

@@ -37,6 +37,23 @@ class Analysis:
     files: ExportedFiles | None
 
 
+def patient_facts(stack: DicomStack) -> dict[str, Any]:
+    """What the stack's first header says of the patient that a module may use: ``height_m``
+    (PatientSize), ``weight_kg`` (PatientWeight) and ``sex`` (PatientSex), each when present
+    and plausible. Never names or identifiers (they would reach the module's logs)."""
+    if not stack.frames:
+        return {}
+    header = stack.frames[0].header
+    facts: dict[str, Any] = {}
+    if header.patient_size_m is not None and 0.0 < header.patient_size_m < 3.0:
+        facts["height_m"] = float(header.patient_size_m)
+    if header.patient_weight_kg is not None and 0.0 < header.patient_weight_kg < 700.0:
+        facts["weight_kg"] = float(header.patient_weight_kg)
+    if header.patient_sex in ("M", "F", "O"):
+        facts["sex"] = header.patient_sex
+    return facts
+
+
 def analyze(
     path: Path,
     module_ref: str,
@@ -84,6 +101,7 @@ def analyze(
             parameters=parameters,
             time_limit_s=time_limit_s,
             series_instance_uid=stack.series_instance_uid,
+            patient=patient_facts(stack),
             pool=pool,
             on_progress=(lambda _job, f, text: on_progress(f, text)) if on_progress else None,
         )

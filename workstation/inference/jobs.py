@@ -304,6 +304,9 @@ class Job:
         Overrides of the manifest's limits (memory: address space the run may add; POSIX).
     series_instance_uid, image_layer_id:
         Recorded in the result (provenance, and the label map's image layer).
+    patient:
+        Header facts about the patient handed to the module (``context.patient``), e.g.
+        :func:`workstation.inference.analysis.patient_facts` of the stack.
     """
 
     def __init__(
@@ -318,6 +321,7 @@ class Job:
         memory_limit_mb: int | None = None,
         series_instance_uid: str = "",
         image_layer_id: str = "",
+        patient: Mapping[str, Any] | None = None,
         pool: WorkerPool | None = None,
         on_progress: ProgressCallback | None = None,
         on_log: LogCallback | None = None,
@@ -343,6 +347,7 @@ class Job:
         self.memory_limit_mb = memory_limit_mb or module.spec.limits.memory_mb
         self.series_instance_uid = series_instance_uid
         self.image_layer_id = image_layer_id
+        self.patient = dict(patient or {})
         self._pool = pool or default_pool()
         self._callbacks: dict[str, list[Callable[..., None]]] = {
             "progress": [],
@@ -568,6 +573,7 @@ class Job:
             findings=tuple(f.id for f in outputs.findings),
             curves=tuple(c.id for c in outputs.curves),
             memory_limit_mb=self.memory_limit_mb,
+            patient=dict(self.patient),
         )
 
     def _relay(self, worker: WorkerProcess, outputs: list[SharedArray]) -> bool:
@@ -715,6 +721,7 @@ class Job:
                 x_unit=curve_specs[c.id].x_unit,
                 y_name=curve_specs[c.id].y_name,
                 y_unit=curve_specs[c.id].y_unit,
+                marks=c.marks,
             )
             for c in payload.get("curves", [])
         ]

@@ -89,6 +89,9 @@ class WorkerJob:
     curves: tuple[str, ...] = ()
     #: Address space the run may add to the worker, in MiB (POSIX); None: no limit.
     memory_limit_mb: int | None = None
+    #: What the series' header says of the patient, for modules that need it (e.g. body
+    #: surface area from ``height_m`` and ``weight_kg``); never names or identifiers.
+    patient: dict[str, Any] = field(default_factory=dict)
 
 
 READY = "ready"

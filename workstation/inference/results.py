@@ -84,8 +84,9 @@ class Finding:
 class Curve:
     """Values over something, e.g. a ventricle's volume over the cardiac cycle.
 
-    A module fills ``id`` (a curve id of its manifest), ``x`` and ``y``; the host adds names
-    and units from the manifest.
+    A module fills ``id`` (a curve id of its manifest), ``x`` and ``y``, and may name points
+    of the x axis in ``marks`` (``(x, label)``, e.g. the end-diastolic time and "ED"), which
+    the viewer draws as labelled lines; the host adds names and units from the manifest.
     """
 
     id: str
@@ -96,14 +97,19 @@ class Curve:
     x_unit: str = ""
     y_name: str = ""
     y_unit: str = ""
+    marks: tuple[tuple[float, str], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
             raise ValueError(f"curve {self.id!r}: {len(self.x)} x values, {len(self.y)} y values")
+        for mark in self.marks:
+            if len(mark) != 2 or not isinstance(mark[1], str) or not 0 < len(mark[1]) <= 16:
+                raise ValueError(f"curve {self.id!r}: a mark is (x, label of 1-16 characters)")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["x"], data["y"] = list(self.x), list(self.y)
+        data["marks"] = [[x, label] for x, label in self.marks]
         return data
 
 
@@ -302,7 +308,14 @@ class Result:
                 for f in data.get("findings", [])
             ],
             curves=[
-                Curve(**{**c, "x": tuple(c["x"]), "y": tuple(c["y"])})
+                Curve(
+                    **{
+                        **c,
+                        "x": tuple(c["x"]),
+                        "y": tuple(c["y"]),
+                        "marks": tuple((float(x), str(label)) for x, label in c.get("marks", ())),
+                    }
+                )
                 for c in data.get("curves", [])
             ],
             provenance=Provenance(**provenance),

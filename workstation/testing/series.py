@@ -227,6 +227,10 @@ def _slice_dataset(
     spec: SeriesSpec, identity: Identity, frame_of_reference: str, sop_uid: str
 ) -> Dataset:
     ds = _dicom.new_dataset(SOP_CLASSES[spec.modality], sop_uid, identity)
+    if spec.patient_size_m is not None:
+        ds.PatientSize = decimal_string(spec.patient_size_m)
+    if spec.patient_weight_kg is not None:
+        ds.PatientWeight = decimal_string(spec.patient_weight_kg)
     ds.PatientPosition = "HFS"
     ds.FrameOfReferenceUID = frame_of_reference
     ds.PositionReferenceIndicator = ""
@@ -277,7 +281,8 @@ def _set_plane(
     ds.PixelSpacing = [decimal_string(v) for v in spec.pixel_spacing]
     ds.ImageOrientationPatient = [decimal_string(v) for v in orientation]
     ds.ImagePositionPatient = [decimal_string(v) for v in position]
-    ds.SliceThickness = decimal_string(spec.slice_spacing)
+    thickness = spec.slice_spacing if spec.slice_thickness is None else spec.slice_thickness
+    ds.SliceThickness = decimal_string(thickness)
     ds.SliceLocation = decimal_string(float(position @ geometry.slice_normal(orientation)))
     if spec.modality == "MR":
         ds.SpacingBetweenSlices = decimal_string(spec.slice_spacing)
@@ -287,7 +292,8 @@ def _set_phase(ds: Dataset, spec: SeriesSpec, t: int) -> None:
     """Cine attributes: trigger time and temporal position (PS3.3 C.7.6.2, C.8.3.1)."""
     times = spec.phase_times or ()
     ds.TriggerTime = decimal_string(times[t])
-    ds.NominalInterval = round(NOMINAL_RR_MS)
+    interval = NOMINAL_RR_MS if spec.nominal_interval_ms is None else spec.nominal_interval_ms
+    ds.NominalInterval = round(interval)
     ds.CardiacNumberOfImages = spec.phases
     ds.TemporalPositionIdentifier = t + 1
     ds.NumberOfTemporalPositions = spec.phases

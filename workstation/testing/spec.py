@@ -96,6 +96,13 @@ class SeriesSpec:
     specific_character_set:
         SpecificCharacterSet (0008,0005); None picks "ISO_IR 192" (UTF-8) for a non-ASCII
         patient name and leaves it out otherwise.
+    slice_thickness:
+        SliceThickness (0018,0050) in mm; None writes ``slice_spacing`` (no gap between slices).
+    patient_size_m, patient_weight_kg:
+        PatientSize (0010,1020) in m and PatientWeight (0010,1030) in kg; None leaves them out.
+    nominal_interval_ms:
+        NominalInterval (0018,1062) of a cine, the R-R interval in ms; None writes
+        :data:`NOMINAL_RR_MS`.
     """
 
     rows: int = 32
@@ -138,12 +145,22 @@ class SeriesSpec:
     window_center: float | None = None
     window_width: float | None = None
     specific_character_set: str | None = None
+    slice_thickness: float | None = None
+    patient_size_m: float | None = None
+    patient_weight_kg: float | None = None
+    nominal_interval_ms: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.rows, self.columns, self.n_slices) < 1:
             raise ValueError("rows, columns and n_slices must be at least 1")
         if min(self.pixel_spacing) <= 0 or self.slice_spacing <= 0:
             raise ValueError("pixel_spacing and slice_spacing must be positive")
+        for name in ("slice_thickness", "patient_size_m", "patient_weight_kg"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive when given")
+        if self.nominal_interval_ms is not None and self.nominal_interval_ms <= 0:
+            raise ValueError("nominal_interval_ms must be positive when given")
         geometry.split_orientation(self.orientation)  # raises GeometryError (a ValueError)
         if self.modality not in SOP_CLASSES:
             raise ValueError(f"modality must be one of {sorted(SOP_CLASSES)}, got {self.modality}")

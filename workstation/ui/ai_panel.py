@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workstation.ui.curve_plot import CurvePlot, PlotCurve
+from workstation.ui.curve_plot import CurvePlot, PlotCurve, PlotMarker
 
 #: Device choices: (label, value given to the job).
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"), ("Apple GPU (MPS)", "mps"))
@@ -72,6 +72,7 @@ class RunRow:
     #: Curves to plot (sharing units), with the axis captions.
     curves: tuple[PlotCurve, ...] = ()
     curve_axes: tuple[str, str] = ("", "")
+    curve_marks: tuple[PlotMarker, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -355,7 +356,9 @@ class AiPanel(QWidget):
             self.plot.setVisible(False)
             return
         x_label, y_label = row.curve_axes
-        self.plot.set_curves(list(row.curves), x_label=x_label, y_label=y_label)
+        self.plot.set_curves(
+            list(row.curves), x_label=x_label, y_label=y_label, markers=list(row.curve_marks)
+        )
         self.plot.setVisible(True)
 
     def _update_buttons(self) -> None:

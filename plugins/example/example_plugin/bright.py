@@ -21,6 +21,13 @@ def run(context: RunContext) -> ModuleOutput:
         measurements["bright_mean"] = float(image[mask].mean())
     pixel_mm2 = float(np.prod(context.volume.spacing_ijk[:2]))
     areas = mask.reshape(mask.shape[0], -1).sum(axis=1) * pixel_mm2
-    curve = Curve("area_per_slice", x=tuple(range(len(areas))), y=tuple(float(a) for a in areas))
+    # The slice of the largest cross-section, named on the plot.
+    largest = ((float(np.argmax(areas)), "largest"),) if mask.any() else ()
+    curve = Curve(
+        "area_per_slice",
+        x=tuple(range(len(areas))),
+        y=tuple(float(a) for a in areas),
+        marks=largest,
+    )
     context.log.info("bright structure: %d voxels", int(mask.sum()))
     return ModuleOutput(labels=labels, measurements=measurements, curves=[curve])

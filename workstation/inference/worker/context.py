@@ -73,6 +73,10 @@ class RunContext:
         Where and how to compute: "cuda", "mps" or "cpu"; "float32", "float16" or "bfloat16".
     log:
         A logger whose records reach the host (shown in the job's log).
+    patient:
+        What the series' header says of the patient: ``height_m`` (PatientSize),
+        ``weight_kg`` (PatientWeight), ``sex`` (PatientSex), each only when present. Empty when
+        the input did not come from DICOM files.
     """
 
     def __init__(
@@ -88,8 +92,10 @@ class RunContext:
         log: logging.Logger,
         send_progress: Callable[[float, str], None],
         is_cancelled: Callable[[], bool],
+        patient: Mapping[str, Any] | None = None,
     ) -> None:
         self.volume = volume
+        self.patient = dict(patient or {})
         self.inputs = {input_name: volume}
         self.parameters = dict(parameters)
         self.device = device

@@ -232,6 +232,7 @@ def _run(
         log=module_log,
         send_progress=lambda f, text: channel.send((msg.PROGRESS, f, text)),
         is_cancelled=cancel_event.is_set,
+        patient=job.patient,
     )
     with memory_limit(job.memory_limit_mb, device):
         output = function(context)
@@ -340,7 +341,12 @@ def _payload(output: ModuleOutput, job: WorkerJob) -> dict[str, Any]:
         if not isinstance(curve, Curve) or curve.id not in job.curves:
             raise OutputError(f"curve {curve!r} is not a curve the manifest declares")
         curves.append(
-            Curve(curve.id, tuple(float(v) for v in curve.x), tuple(float(v) for v in curve.y))
+            Curve(
+                curve.id,
+                tuple(float(v) for v in curve.x),
+                tuple(float(v) for v in curve.y),
+                marks=tuple((float(x), str(label)) for x, label in curve.marks),
+            )
         )
     return {
         "measurements": measurements,

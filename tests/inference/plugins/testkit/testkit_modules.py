@@ -82,7 +82,14 @@ def report(context: RunContext) -> ModuleOutput:
             ),
             Finding("lesion", label="Box lesion", segment="box"),
         ],
-        curves=[Curve("area", x=tuple(range(len(areas))), y=tuple(float(a) for a in areas))],
+        curves=[
+            Curve(
+                "area",
+                x=tuple(range(len(areas))),
+                y=tuple(float(a) for a in areas),
+                marks=[(0, "first")],  # as a module may write it: a list, an int
+            )
+        ],
     )
 
 
