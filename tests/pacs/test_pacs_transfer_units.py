@@ -182,3 +182,67 @@ def test_inline_filer_stays_on_its_thread(tmp_path: Path, db: StudyDatabase) -> 
     finally:
         filer.close()
     check_consistent(db)
+
+
+def test_received_instance_is_prefix_and_dataset_as_sent() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from workstation.pacs.dimse import part10_prefix, received_instance
+
+    dataset = b"\x08\x00\x16\x00" + bytes(range(256)) * 64
+    request = SimpleNamespace(
+        AffectedSOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+        AffectedSOPInstanceUID="1.2.3.4",
+        DataSet=io.BytesIO(dataset),
+    )
+    event = SimpleNamespace(
+        request=request,
+        context=SimpleNamespace(transfer_syntax="1.2.840.10008.1.2.1"),
+        encoded_dataset=lambda include_meta: dataset,
+    )
+    prefix = part10_prefix("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.1.2.1")
+    assert received_instance(event) == prefix + dataset
+    request.DataSet.write(b"more")  # the stream is not held exported: still writable
+    request.DataSet = None  # not a stream in memory: the event's own accessor
+    assert received_instance(event) == prefix + dataset
+
+
+def test_pynetdicom_log_handlers_unbound_only_while_its_logger_is_quiet() -> None:
+    import logging
+
+    from pynetdicom import AE, evt
+    from pynetdicom.association import Association
+
+    from workstation.pacs.dimse import _unbind_silent_loggers
+
+    events = (evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT, evt.EVT_PDU_RECV, evt.EVT_PDU_SENT)
+    logger = logging.getLogger("pynetdicom")
+    level = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assoc = Association(AE(), "requestor")
+        _unbind_silent_loggers(assoc)
+        assert all(assoc.get_handlers(e) for e in events)
+        logger.setLevel(logging.WARNING)
+        _unbind_silent_loggers(assoc)
+        assert not any(assoc.get_handlers(e) for e in events)
+    finally:
+        logger.setLevel(level)
+
+
+def test_http_reads_only_ever_raised() -> None:
+    from httpcore._sync.http11 import HTTP11Connection
+
+    from workstation.pacs import dicomweb
+
+    before = HTTP11Connection.READ_NUM_BYTES
+    try:
+        HTTP11Connection.READ_NUM_BYTES = 64 * 1024
+        dicomweb._larger_http_reads()
+        assert HTTP11Connection.READ_NUM_BYTES == dicomweb.HTTP_READ_BYTES
+        HTTP11Connection.READ_NUM_BYTES = 8 << 20
+        dicomweb._larger_http_reads()
+        assert HTTP11Connection.READ_NUM_BYTES == 8 << 20
+    finally:
+        HTTP11Connection.READ_NUM_BYTES = before

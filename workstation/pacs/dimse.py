@@ -172,7 +172,10 @@ def no_delay(event: Any) -> None:
       buffer of the PDU's size. Same contract: the bytes read, fewer on end of stream.
     - The DUL thread polls every :data:`DUL_POLL_S` instead of every millisecond while idle:
       each C-GET sub-operation waits for it twice (our response out, the next request in).
+    - pynetdicom's own logging handlers are unbound while its logger would drop what they
+      write (:func:`_unbind_silent_loggers`).
     """
+    _unbind_silent_loggers(event.assoc)
     wrapper: Any = getattr(getattr(event.assoc, "dul", None), "socket", None)
     raw: Any = getattr(wrapper, "socket", None)
     if wrapper is None or raw is None:
@@ -185,6 +188,27 @@ def no_delay(event: Any) -> None:
     dul = event.assoc.dul
     if isinstance(getattr(dul, "_run_loop_delay", None), float):
         dul._run_loop_delay = DUL_POLL_S
+
+
+def _unbind_silent_loggers(assoc: Any) -> None:
+    """Unbind pynetdicom's standard logging handlers when its logger drops INFO and DEBUG.
+
+    They describe every PDU and DIMSE message: per received instance a few dozen formatted
+    lines and a copy of the whole dataset (to say whether one is present), all discarded
+    unless the ``pynetdicom`` logger is enabled for INFO. Enabled, they stay bound.
+    """
+    if logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
+        return
+    from pynetdicom import _handlers, evt
+
+    for event, handler in (
+        (evt.EVT_DIMSE_RECV, _handlers.standard_dimse_recv_handler),
+        (evt.EVT_DIMSE_SENT, _handlers.standard_dimse_sent_handler),
+        (evt.EVT_PDU_RECV, _handlers.standard_pdu_recv_handler),
+        (evt.EVT_PDU_SENT, _handlers.standard_pdu_sent_handler),
+    ):
+        with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+            assoc.unbind(event, handler)
 
 
 def _whole_pdu_reader(wrapper: Any) -> Callable[[int], bytearray]:
@@ -256,6 +280,10 @@ def received_instance(event: Any) -> bytes:
         str(request.AffectedSOPInstanceUID or ""),
         str(event.context.transfer_syntax or ""),
     )
+    stream = event.request.DataSet
+    if isinstance(stream, io.BytesIO):
+        with stream.getbuffer() as view:  # one copy of the dataset, not two
+            return b"".join((prefix, view))
     dataset: bytes = event.encoded_dataset(include_meta=False)
     return prefix + dataset
 
