@@ -26,8 +26,8 @@ run: $(STAMP)
 test: $(STAMP) lint unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check workstation tests build_installer.py
-	$(BIN)/ruff format --check workstation tests build_installer.py
+	$(BIN)/ruff check workstation plugins tests build_installer.py
+	$(BIN)/ruff format --check workstation plugins tests build_installer.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
