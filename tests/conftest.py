@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from workstation.app.early_imports import settle_lazy_modules
+
+settle_lazy_modules()  # before any test touches Qt, as the application does
+
 # Timings on a loaded 2-core machine vary too much for per-example deadlines, and CI must be
 # reproducible: the same examples every run (long explorations run locally with more examples).
 settings.register_profile("suite", deadline=None, derandomize=True, print_blob=True)

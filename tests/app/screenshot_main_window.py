@@ -91,14 +91,14 @@ def _annotate(services: Any) -> None:
         labels.changed.emit(None)
 
 
-def _run_module(app: Any, window: Any, services: Any, module_id: str) -> None:
-    """Run an expert module on the demo CT from the AI panel and wait for its result."""
+def _run_module(app: Any, window: Any, services: Any, module_id: str, modality: str) -> None:
+    """Run an expert module on the demo series of ``modality`` and wait for its result."""
     experts = services.experts
     deadline = time.monotonic() + 60
     while experts.registry is None and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.05)
-    layer = next(each for each in services.scene.layers.values() if each.info.modality == "CT")
+    layer = next(each for each in services.scene.layers.values() if each.info.modality == modality)
     services.scene.set_active(layer.id)
     run = experts.run(layer.id, module_id, "cpu")
     while run is not None and run.state not in ("succeeded", "failed", "cancelled"):
@@ -114,7 +114,8 @@ def main() -> int:
     parser.add_argument("output", type=Path)
     parser.add_argument("layout", nargs="?", default="mpr")
     parser.add_argument("--annotate", action="store_true")
-    parser.add_argument("--ai", metavar="MODULE", help="run this expert module on the CT")
+    parser.add_argument("--ai", metavar="MODULE", help="run this expert module")
+    parser.add_argument("--ai-on", default="CT", choices=("CT", "MR"), help="on this demo series")
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -139,7 +140,7 @@ def main() -> int:
     if args.annotate:
         _annotate(services)
     if args.ai:
-        _run_module(app, window, services, args.ai)
+        _run_module(app, window, services, args.ai, args.ai_on)
     grab_screen(app, window, args.output)
     services.shutdown()
     window.close()

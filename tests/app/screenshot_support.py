@@ -7,6 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workstation.app.early_imports import settle_lazy_modules
+
+settle_lazy_modules()  # the scripts import this module before Qt, as the application does
+
 
 def wait_until(app: Any, condition: Any, seconds: float = 60.0) -> None:
     """Process events until ``condition()`` holds; a script that waits forever hides the bug."""

@@ -182,6 +182,13 @@ def test_only_modules_that_fit_the_series_can_run(qtbot, reading: Reading, serie
     assert not panel.run_button.isEnabled()
     assert "Not for this series" in panel.why_label.text()
 
+    # Where a module can run, the others' reasons move to the tooltip: room for the results.
+    _open(qtbot, reading, series["ct"])
+    panel.modules.setCurrentIndex(panel.modules.findData(BRIGHT))
+    assert "not for this series" in panel.why_label.text()
+    assert "Not for this series" not in panel.why_label.text()
+    assert "no_such_package_here" in panel.why_label.toolTip()
+
 
 def test_run_shows_progress_overlay_marked_ai_and_measurements(
     qtbot, reading: Reading, series

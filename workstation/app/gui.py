@@ -18,6 +18,9 @@ def _prefer_software_raycast() -> None:
 
 def run_gui(paths: Sequence[Path] = (), *, demo: bool = False) -> int:
     """Open the main window (showing ``paths`` or the demo studies); the exit status."""
+    from workstation.app.early_imports import settle_lazy_modules
+
+    settle_lazy_modules()  # before Qt: see the module's note
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -120,6 +120,7 @@ class AiPanel(QWidget):
         self.results = QTreeWidget(self)
         self.results.setColumnCount(2)
         self.results.setHeaderLabels(("Result", "Value / review"))
+        self.results.setMinimumHeight(120)  # a result's measurements stay readable beside the plot
         header = self.results.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -326,10 +327,18 @@ class AiPanel(QWidget):
         self.run_button.setEnabled(runnable)
         refused = [c for c in self._choices if c.refusal]
         lines = [choice.description] if choice is not None and choice.description else []
-        if refused:
-            lines.append(
-                "Not for this series: " + "; ".join(f"{c.name} ({c.refusal})" for c in refused[:4])
-            )
+        reasons = "Not for this series: " + "; ".join(f"{c.name} ({c.refusal})" for c in refused)
+        if refused and runnable:
+            # A module can run: its description matters; the others' reasons are a hover away,
+            # so the results and the plot keep the room.
+            count = len(refused)
+            lines.append(f"{count} other module{'s' if count > 1 else ''} not for this series")
+            self.why_label.setToolTip(reasons)
+        elif refused:
+            lines.append(reasons)
+            self.why_label.setToolTip("")
+        else:
+            self.why_label.setToolTip("")
         self.why_label.setText("\n".join(lines))
 
     def _on_run(self) -> None:
