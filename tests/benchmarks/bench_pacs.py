@@ -18,6 +18,9 @@ warm-up round is discarded, then ``--repeat`` rounds with the tools interleaved.
   storage (atomic, hash-named) and indexing it in the study database, and the thumbnails.
 - **ours, transfer only**: the same retrieval into a sink that drops the bytes (the network
   side alone), to tell transfer from filing when profiling.
+- **C-GET (pynetdicom)**: both C-GET measurements again with the lean receiver turned off
+  (``DimseSource.lean_get``), for comparison in the same run; each C-GET measurement checks
+  that it ran through the receiver it names (``DimseSource.get_path``).
 
 Target: ours ≤ 1.2 × getscu. Prints the table and the ratios; never fails.
 """
@@ -116,13 +119,23 @@ def run_getscu(server: Orthanc, study: str, max_pdu: int | None) -> float:
     return seconds
 
 
-def run_ours(make_source: Callable[[], DataSource], study: str, expected: int) -> float:
+def _check_path(source: DataSource, path: str | None) -> None:
+    """A C-GET ran through the receiver it was meant to (``DimseSource.get_path``)."""
+    used = getattr(source, "get_path", None)
+    if path is not None and used != path:
+        raise RuntimeError(f"C-GET ran through {used!r}, not {path!r}")
+
+
+def run_ours(
+    make_source: Callable[[], DataSource], study: str, expected: int, path: str | None = None
+) -> float:
     with tempfile.TemporaryDirectory() as home:
         source = make_source()
         try:
             started = time.perf_counter()
             report = retrieve_study(source, study, db_path=Path(home) / "studies.sqlite")
             seconds = time.perf_counter() - started
+            _check_path(source, path)
         finally:
             source.close()
     if report.added != expected or not report.complete:
@@ -138,7 +151,9 @@ class _Drop:
         self.count += 1
 
 
-def run_transfer_only(make_source: Callable[[], DataSource], study: str) -> float:
+def run_transfer_only(
+    make_source: Callable[[], DataSource], study: str, path: str | None = None
+) -> float:
     source = make_source()
     try:
         sink = _Drop()
@@ -146,7 +161,9 @@ def run_transfer_only(make_source: Callable[[], DataSource], study: str) -> floa
         for series in source.find_series(study):
             source.find_instances(study, series.series_instance_uid)
             source.retrieve(study, series.series_instance_uid, sink=sink)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        _check_path(source, path)
+        return seconds
     finally:
         source.close()
 
@@ -179,13 +196,24 @@ def main(argv: list[str] | None = None) -> int:
         def cget() -> DataSource:
             return DimseSource(dimse_node, ae_title=OUR_AE)
 
+        def cget_pynetdicom() -> DataSource:
+            source = DimseSource(dimse_node, ae_title=OUR_AE)
+            source.lean_get = False
+            return source
+
         tools: dict[str, Callable[[], float]] = {
             "getscu (dcmtk, default PDU)": lambda: run_getscu(server, study, None),
             "getscu (dcmtk, 128 KiB PDU)": lambda: run_getscu(server, study, 131072),
             "ours: WADO-RS into the library": lambda: run_ours(wado, study, n_slices),
-            "ours: C-GET into the library": lambda: run_ours(cget, study, n_slices),
+            "ours: C-GET into the library": lambda: run_ours(cget, study, n_slices, "lean"),
+            "ours: C-GET (pynetdicom) into the library": lambda: run_ours(
+                cget_pynetdicom, study, n_slices, "pynetdicom"
+            ),
             "ours: WADO-RS transfer only": lambda: run_transfer_only(wado, study),
-            "ours: C-GET transfer only": lambda: run_transfer_only(cget, study),
+            "ours: C-GET transfer only": lambda: run_transfer_only(cget, study, "lean"),
+            "ours: C-GET (pynetdicom) transfer only": lambda: run_transfer_only(
+                cget_pynetdicom, study, "pynetdicom"
+            ),
         }
         samples: dict[str, list[float]] = {name: [] for name in tools}
         for round_number in range(args.repeat + 1):
@@ -202,11 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     baseline = medians[baseline_name]
     megabytes = size / 1e6
     print(f"\nStudy: {n_slices} × {matrix}² ({megabytes:.0f} MB), Orthanc on loopback")
-    print(f"{'tool':34s} {'median s':>9s} {'min s':>7s} {'MB/s':>7s} {'× getscu':>9s}")
+    print(f"{'tool':42s} {'median s':>9s} {'min s':>7s} {'MB/s':>7s} {'× getscu':>9s}")
     for name, values in samples.items():
         median = medians[name]
         print(
-            f"{name:34s} {median:9.3f} {min(values):7.3f} {megabytes / median:7.0f} "
+            f"{name:42s} {median:9.3f} {min(values):7.3f} {megabytes / median:7.0f} "
             f"{median / baseline:9.2f}"
         )
     print(f"\nbaseline: {baseline_name}")

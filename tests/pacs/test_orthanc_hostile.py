@@ -332,6 +332,7 @@ def test_hostile_dimse_answers(hostile_scp: int, home: Path) -> None:
     assert studies[0].n_instances is None  # an absurd count is not believed
     with LibraryFiler() as filer:
         assert source.retrieve("1.2.840.5", sink=LibrarySink(filer)) == 1
+    assert source.get_path == "lean"  # the lean C-GET receiver against pynetdicom's SCP
     with open_database() as db:
         assert library_uids(db) == {"1.2.3/../../../../x"}
         check_consistent(db)

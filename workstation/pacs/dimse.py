@@ -14,6 +14,10 @@ Retrieval
   the series holds (learnt from an image-level C-FIND), the uncompressed syntaxes plus one
   context per compressed syntax the engine decodes, so the node can send what it stores
   without transcoding; each instance is handed to the sink with its file meta, undecoded.
+  The C-GET runs through the lean receiver of :mod:`~workstation.pacs.cget` (one thread,
+  only the needed command elements decoded); pynetdicom's stack takes over when that
+  receiver is turned off, the node needs TLS, or the node's acceptance does not suit it
+  (:meth:`DimseSource.uses_lean_get`).
 - **C-MOVE**: the node opens an association to our storage SCP
   (:class:`~workstation.pacs.scp.StorageSCP`), which must be running under our AE title and
   be registered at the node. Instances arrive there and are routed to this retrieval's sink by
@@ -26,10 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import logging
 import socket
-import struct
 import threading
 import time
 import warnings
@@ -41,6 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 from workstation.core.errors import DicomFileError
 from workstation.io import syntax
+from workstation.pacs import cget
+from workstation.pacs.cget import (
+    MAX_PDU,
+    next_message_id,
+    part10_prefix,
+)
 from workstation.pacs.encoding import encode_dataset, object_info
 from workstation.pacs.errors import PacsError, PacsReason
 from workstation.pacs.nodes import Node, check_ae_title
@@ -69,8 +77,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What we announce as our largest receivable PDU: big PDUs mean fewer Python-level reads.
-MAX_PDU = 4 << 20
 #: SOP Instance UIDs per C-GET / C-MOVE request when resuming (list matching).
 UIDS_PER_REQUEST = 200
 
@@ -117,15 +123,6 @@ _STATUS_PENDING = (0xFF00, 0xFF01)
 _STATUS_CANCEL = 0xFE00
 _STORE_OUT_OF_RESOURCES = 0xA700
 _STORE_CANNOT_UNDERSTAND = 0xC000
-
-_message_ids = itertools.count(1)
-_message_lock = threading.Lock()
-
-
-def next_message_id() -> int:
-    """A message ID unique in this process (1..65535, wrapping), to route C-MOVE sub-operations."""
-    with _message_lock:
-        return (next(_message_ids) - 1) % 65535 + 1
 
 
 @dataclass
@@ -232,45 +229,6 @@ def _whole_pdu_reader(wrapper: Any) -> Callable[[int], bytearray]:
 #: 1 ms, adds up to 2 ms to every request/answer turn: ~0.8 s over a 400-instance C-GET).
 DUL_POLL_S = 0.0002
 
-#: Our implementation's identity in the file meta of what we receive (PS3.10 §7.1).
-IMPLEMENTATION_CLASS_UID = "2.25.160449542215284627830178573104512066733"
-IMPLEMENTATION_VERSION = "WORKSTATION_1"
-
-
-def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
-    if vr == b"OB":
-        return struct.pack("<HH2sHI", 2, element, vr, 0, len(value)) + value
-    return struct.pack("<HH2sH", 2, element, vr, len(value)) + value
-
-
-def _even(text: str, pad: bytes) -> bytes:
-    data = text.encode("ascii", "replace")
-    return data + pad if len(data) % 2 else data
-
-
-def part10_prefix(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
-    """Preamble, ``DICM`` and the file meta group (PS3.10 §7.1) for a received dataset.
-
-    Written here instead of through pydicom: that costs a millisecond per instance, a
-    noticeable share of a fast C-GET. The values come from the association (the node), so
-    they are bounded: a UID longer than 64 characters raises ``ValueError``.
-    """
-    for uid in (sop_class_uid, sop_instance_uid, transfer_syntax):
-        if not 0 < len(uid) <= 64:
-            raise ValueError("a UID of the received instance is empty or longer than 64")
-    body = b"".join(
-        (
-            _meta_element(0x0001, b"OB", b"\x00\x01"),
-            _meta_element(0x0002, b"UI", _even(sop_class_uid, b"\x00")),
-            _meta_element(0x0003, b"UI", _even(sop_instance_uid, b"\x00")),
-            _meta_element(0x0010, b"UI", _even(transfer_syntax, b"\x00")),
-            _meta_element(0x0012, b"UI", _even(IMPLEMENTATION_CLASS_UID, b"\x00")),
-            _meta_element(0x0013, b"SH", _even(IMPLEMENTATION_VERSION, b" ")),
-        )
-    )
-    length = struct.pack("<HH2sHI", 2, 0x0000, b"UL", 4, len(body))
-    return b"\x00" * 128 + b"DICM" + length + body
-
 
 def received_instance(event: Any) -> bytes:
     """The Part 10 bytes of a C-STORE request's dataset (``EVT_C_STORE``), not decoded."""
@@ -354,6 +312,10 @@ class DimseSource:
         self.limits = limits
         #: SOP classes of the series seen by :meth:`find_instances` (for C-GET contexts).
         self._classes: dict[str, list[str]] = {}
+        #: Whether a C-GET tries :mod:`~workstation.pacs.cget` first (see :meth:`uses_lean_get`).
+        self.lean_get = True
+        #: Which receiver ran the last C-GET: ``"lean"`` or ``"pynetdicom"``.
+        self.get_path: str | None = None
 
     # --- associations ------------------------------------------------------------------------
 
@@ -730,19 +692,99 @@ class DimseSource:
         return list(dict.fromkeys([*(known or []), *COMMON_IMAGE_CLASSES]))[:32]
 
     @staticmethod
-    def storage_contexts(sop_classes: Sequence[str], budget: int = 127) -> list[Any]:
-        """Presentation contexts to receive ``sop_classes``: uncompressed first, then one
-        context per compressed syntax while the budget (128 contexts per association) lasts."""
+    def storage_proposals(
+        sop_classes: Sequence[str], budget: int = 127
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """(SOP class, transfer syntaxes) per context to receive ``sop_classes``: uncompressed
+        first, then one context per compressed syntax while the budget (128 contexts per
+        association) lasts."""
+        classes = list(dict.fromkeys(sop_classes))[:budget]
+        proposals: list[tuple[str, tuple[str, ...]]] = [(uid, UNCOMPRESSED) for uid in classes]
+        extra = (budget - len(proposals)) // max(1, len(classes))
+        for uid in classes:
+            proposals += [(uid, (ts,)) for ts in COMPRESSED[:extra]]
+        return proposals
+
+    @classmethod
+    def storage_contexts(cls, sop_classes: Sequence[str], budget: int = 127) -> list[Any]:
+        """:meth:`storage_proposals` as pynetdicom presentation contexts."""
         from pynetdicom.presentation import build_context
 
-        classes = list(dict.fromkeys(sop_classes))[:budget]
-        contexts = [build_context(uid, list(UNCOMPRESSED)) for uid in classes]
-        extra = (budget - len(contexts)) // max(1, len(classes))
-        for uid in classes:
-            contexts += [build_context(uid, [ts]) for ts in COMPRESSED[:extra]]
-        return contexts
+        return [
+            build_context(uid, list(syntaxes))
+            for uid, syntaxes in cls.storage_proposals(sop_classes, budget)
+        ]
 
     def _get(  # noqa: PLR0917 - private, called once
+        self,
+        requests: list[Any],
+        classes: list[str],
+        sink: InstanceSink,
+        expected: int,
+        progress: Progress | None,
+        cancel: Cancel | None,
+    ) -> int:
+        """A C-GET retrieval: through :mod:`~workstation.pacs.cget` when :meth:`uses_lean_get`,
+        through pynetdicom otherwise or when the node's acceptance does not suit the lean
+        receiver (:class:`~workstation.pacs.cget.Unsupported`, raised before any request)."""
+        if self.uses_lean_get():
+            try:
+                received = self._get_lean(requests, classes, sink, expected, progress, cancel)
+            except cget.Unsupported as exc:
+                log.info("C-GET through pynetdicom: %s", exc)
+            else:
+                self.get_path = "lean"
+                return received
+        self.get_path = "pynetdicom"
+        return self._get_pynetdicom(requests, classes, sink, expected, progress, cancel)
+
+    def uses_lean_get(self) -> bool:
+        """Whether a C-GET tries the lean receiver first: unless turned off (``lean_get``),
+        or the node needs TLS (which the lean receiver does not speak)."""
+        return self.lean_get and not self.node.tls.enabled
+
+    def _get_lean(  # noqa: PLR0917 - private, called once
+        self,
+        requests: list[Any],
+        classes: list[str],
+        sink: InstanceSink,
+        expected: int,
+        progress: Progress | None,
+        cancel: Cancel | None,
+    ) -> int:
+        node = self.node
+        target = cget.Target(
+            host=node.host,
+            port=node.port,
+            called_ae=node.ae_title,
+            calling_ae=self.ae_title,
+            timeout=node.timeout,
+            address=node.address,
+            name=self.name,
+        )
+
+        def counted(received: int) -> None:
+            if progress is not None:
+                progress(received, max(expected, received))
+
+        try:
+            received, finals = cget.run_get(
+                target,
+                self.storage_proposals(classes),
+                requests,
+                max_instance_bytes=self.limits.max_instance_bytes,
+                put=sink.put,
+                progress=counted,
+                cancel=cancel,
+            )
+        except cget.Rejected as rejected:
+            raise _rejection(rejected.fields, node, self.ae_title).at(self.name) from None
+        failed = sum(self._check_final(final, "C-GET") for final in finals)
+        if failed:
+            log.warning("C-GET: %d sub-operation(s) failed", failed)
+        return received
+
+    def _get_pynetdicom(  # noqa: PLR0917 - private, called once
         self,
         requests: list[Any],
         classes: list[str],
