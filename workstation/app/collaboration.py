@@ -40,6 +40,7 @@ from workstation.app.collab_text import (
     size_text,
     when,
 )
+from workstation.app.early_imports import settle_imports
 from workstation.collab.store import AnnotationStore
 from workstation.core.annotations import Annotation
 from workstation.core.errors import WorkstationError
@@ -87,6 +88,7 @@ class _Task(QObject):
 
     def _run(self) -> None:
         try:
+            settle_imports()
             result = self.work(self)
         except BaseException as exc:  # noqa: BLE001 - reported in the panel, never raised
             outcome, value = self.failed, describe_error(exc)

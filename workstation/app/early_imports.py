@@ -1,17 +1,51 @@
-"""Imports that must happen before Qt's import hook starts looking at modules.
+"""Imports the application orders so that no package is ever imported half-way.
 
-PySide6, once its feature machinery has started (lazily, on the first use of a Qt signature),
-reads the source of every newly imported module and probes it for ``__wrapped__``. pydantic
-answers that probe on several of its modules by importing ``pydantic._internal._validators``;
-when the probe runs while that very module is being imported, the import fails as a circular
-one. Plugin discovery imports pydantic on its own thread while the window starts, so whether it
-failed depended on timing. Importing pydantic's internals first, before Qt, makes the order
-fixed (about 40 ms).
+Two hazards, both seen as "cannot import name … from partially initialized module":
+
+* **Threads.** pydicom (and pynetdicom over it) import their own package from inside its
+  submodules. When two threads import such a package for the first time at once — the window
+  opening the demo on the GUI thread while the storage SCP starts on another — Python's import
+  deadlock detection hands one of them the half-built module. :func:`settle_imports` imports
+  them under one lock: every thread the application starts calls it first, so the first import
+  happens once, whole, and the others wait for it (a no-op once done).
+* **Qt's import hook.** PySide6, once its feature machinery has started, reads the source of
+  every newly imported module and probes it for ``__wrapped__``; pydantic answers that probe on
+  several modules by importing ``pydantic._internal._validators``, which fails while that very
+  module is being imported. :func:`settle_lazy_modules` imports pydantic's internals before Qt.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
+
+#: Packages that import themselves from their submodules, imported first by several threads.
+SHARED_PACKAGES = ("pydicom", "pydantic._internal._validators")
+
+_lock = threading.Lock()
+
 
 def settle_lazy_modules() -> None:
-    """Import what Qt's import hook would otherwise catch half-initialised."""
+    """Import what Qt's import hook would otherwise catch half-initialised (about 40 ms)."""
     import pydantic._internal._validators  # noqa: F401
+
+
+def _complete(name: str) -> bool:
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
+
+
+def settle_imports(*extra: str) -> None:
+    """Import :data:`SHARED_PACKAGES` (and ``extra``) whole before a thread uses them.
+
+    Call it first in every thread the application starts and before the GUI thread's first
+    DICOM work; it returns at once when everything is already imported.
+    """
+    names = SHARED_PACKAGES + extra
+    if all(_complete(name) for name in names):
+        return
+    with _lock:
+        for name in names:
+            importlib.import_module(name)
