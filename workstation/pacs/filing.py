@@ -16,7 +16,9 @@ transaction per batch). So:
 - the network and the disk work in parallel (receiving the next instance while the last batch
   is written).
 
-Thumbnails are made once per series when the filer is drained or closed, not per batch.
+Thumbnails are made once per series when the filer is drained or closed, not per batch, from
+the headers read while filing (kept without the bytes, up to :data:`MAX_KEPT_HEADERS`; beyond
+that, or for a series that held instances before, they are read back from the database).
 
 Two modes
 ---------
@@ -40,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workstation.core.errors import FileError
+from workstation.io.header import InstanceHeader
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.sources import MemorySource, Source
 from workstation.pacs.database import StudyDatabase
-from workstation.pacs.importer import import_sources, refresh_thumbnails
+from workstation.pacs.importer import import_sources, thumbnails_from_headers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ BATCH_INSTANCES = 64
 BATCH_BYTES = 64 << 20
 #: Bytes waiting to be filed before :meth:`LibraryFiler.put` blocks.
 MAX_QUEUED_BYTES = 256 << 20
+#: Headers kept in memory for the thumbnails at most (~3 kB each: ~60 MB).
+MAX_KEPT_HEADERS = 20_000
 
 
 class FilingError(Exception):
@@ -129,6 +134,8 @@ class LibraryFiler:
         self._failure: BaseException | None = None
         self._counter = 0
         self._unthumbed: set[str] = set()
+        #: Headers of the series filed so far, for their thumbnails (only the filing thread).
+        self._kept: dict[str, list[InstanceHeader]] = {}
         self._opened = threading.Event()
         self._owner = threading.get_ident()
         self._db: StudyDatabase | None = None
@@ -339,7 +346,10 @@ class LibraryFiler:
             limits=self.limits,
             batch_size=max(1, len(sources)),
             thumbnails=False,
+            kept=self._kept,
         )
+        if sum(len(headers) for headers in self._kept.values()) > MAX_KEPT_HEADERS:
+            self._kept.clear()  # their thumbnails read the headers back from the database
         failures = {error.path: f"{error.code.value}: {error.message}" for error in report.errors}
         size = sum(len(item.data) for item in batch)
         with self._condition:
@@ -368,7 +378,8 @@ class LibraryFiler:
     def _thumbnails(self, db: StudyDatabase) -> None:
         if self._unthumbed:
             series, self._unthumbed = sorted(self._unthumbed), set()
-            refresh_thumbnails(db, series, limits=self.limits)
+            kept, self._kept = self._kept, {}
+            thumbnails_from_headers(db, series, kept, limits=self.limits)
 
 
 class LibrarySink:

@@ -185,19 +185,23 @@ def import_sources(
     limits: Limits = DEFAULT_LIMITS,
     batch_size: int = BATCH_SIZE,
     thumbnails: bool = True,
+    kept: dict[str, list[InstanceHeader]] | None = None,
 ) -> ImportReport:
     """:func:`import_paths` for objects already found (files, zip members, bytes in memory).
 
     Objects that are neither files nor zip members (a retrieved instance in memory) are always
     copied into managed storage. ``thumbnails=False`` makes none: a caller filing a stream of
     small imports (instances arriving from a PACS) makes them once at the end with
-    :func:`refresh_thumbnails` for the series the reports name.
+    :func:`thumbnails_from_headers` (or :func:`refresh_thumbnails`) for the series the reports
+    name, passing the same ``kept`` dict to every call: it collects, per series, the headers
+    read of the instances that were filed, their sources the stored copies (never the bytes
+    in memory), so the thumbnails need not read those headers again.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
     report = ImportReport(files=len(sources))
-    session = _Session(db, copy, report)
+    session = _Session(db, copy, report, kept)
     total = len(sources)
     for start in range(0, total, batch_size):
         batch = list(sources[start : start + batch_size])
@@ -238,6 +242,46 @@ def refresh_thumbnails(
                 _save_thumbnail(connection, uid, thumbnail)
             made += 1
     return made
+
+
+def thumbnails_from_headers(
+    db: StudyDatabase,
+    series_uids: Iterable[str],
+    kept: dict[str, list[InstanceHeader]],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> int:
+    """Make the thumbnails of the given series from the headers :func:`import_sources` kept.
+
+    A series whose kept headers are not all of its instances (part of it came earlier, or the
+    caller dropped them) is read as :func:`refresh_thumbnails` does.
+    """
+    made = 0
+    for uid in series_uids:
+        headers = _thumbnail_headers(db, uid, kept.get(uid, []), limits)
+        thumbnail = thumbnail_of_series(headers, limits) if headers is not None else None
+        if thumbnail is not None:
+            with db.transaction() as connection:
+                _save_thumbnail(connection, uid, thumbnail)
+            made += 1
+    return made
+
+
+def _thumbnail_headers(
+    db: StudyDatabase, uid: str, known: list[InstanceHeader], limits: Limits
+) -> list[InstanceHeader] | None:
+    """The headers to make a series' thumbnail from: ``known`` when it is all of the series;
+    None when the series is gone."""
+    row = db.connection.execute(
+        "SELECT n_instances FROM series WHERE series_uid = ?", (uid,)
+    ).fetchone()
+    if row is None:
+        return None
+    unique = list({header.sop_instance_uid: header for header in known}.values())
+    if row[0] != len(unique):
+        # Part of the series came with an earlier import (or left since): read its headers.
+        return scan_series(db, uid, limits).headers
+    return unique
 
 
 def make_missing_thumbnails(
@@ -339,13 +383,19 @@ _PRUNE = (
 class _Session:
     """The state of one import across its batches."""
 
-    def __init__(self, db: StudyDatabase, copy: bool, report: ImportReport) -> None:
+    def __init__(
+        self,
+        db: StudyDatabase,
+        copy: bool,
+        report: ImportReport,
+        kept: dict[str, list[InstanceHeader]] | None = None,
+    ) -> None:
         self.db = db
         self.copy = copy
         self.report = report
         self.seen: set[str] = set()
-        #: Series to make a thumbnail for, with the headers of theirs read by this import.
-        self.thumbnail_headers: dict[str, list[InstanceHeader]] = {}
+        #: Series to make a thumbnail for, with the headers of theirs this import filed.
+        self.thumbnail_headers: dict[str, list[InstanceHeader]] = {} if kept is None else kept
         self._zip_mtimes: dict[str, int] = {}
 
     # --- one batch -----------------------------------------------------------------------
@@ -359,6 +409,10 @@ class _Session:
         replaced: list[str] = []
         counts = {"added": 0, "updated": 0, "present": 0}
         errors: list[FileError] = []
+        #: Headers of the instances the database holds after this batch.
+        stored: list[InstanceHeader] = []
+        #: Headers read from memory, with the file now holding their object.
+        rebind: list[tuple[InstanceHeader, Path]] = []
         try:
             with self.db.transaction() as connection:
                 recorded = self._recorded(connection, [h.sop_instance_uid for h in usable])
@@ -368,7 +422,7 @@ class _Session:
                 for header in usable:
                     before = recorded.get(header.sop_instance_uid)
                     try:
-                        location = self._place(header, before, written)
+                        location = self._place(header, before, written, rebind)
                     except DicomFileError as error:
                         errors.append(error.at(header.source.display))
                         continue
@@ -381,6 +435,7 @@ class _Session:
                             )
                         )
                         continue
+                    stored.append(header)
                     if location is None:
                         counts["present"] += 1
                         continue
@@ -408,11 +463,13 @@ class _Session:
                 connection.executemany(_RECOUNT, [(uid,) for uid in touched])
                 for statement in _PRUNE:
                     connection.execute(statement)
-                self._keep_for_thumbnails(connection, usable, set(changed))
         except BaseException:
             storage.remove_files(self.db.storage, written)  # copies of rows never committed
             raise
         storage.remove_copies(self.db.storage, replaced)
+        for header, path in rebind:
+            header.source = FileSource(path)  # let go of the bytes in memory
+        self._keep_for_thumbnails(self.db.connection, stored, set(changed))
         self.report.series.update(
             {uid: header.study_instance_uid for uid, header in changed.items()}
         )
@@ -458,9 +515,16 @@ class _Session:
         return found
 
     def _place(
-        self, header: InstanceHeader, before: _Recorded | None, written: list[Path]
+        self,
+        header: InstanceHeader,
+        before: _Recorded | None,
+        written: list[Path],
+        rebind: list[tuple[InstanceHeader, Path]],
     ) -> _Location | None:
-        """Where to record the instance (copying it when needed); None when already present."""
+        """Where to record the instance (copying it when needed); None when already present.
+
+        An object in memory is listed in ``rebind`` with the managed file that holds it.
+        """
         source = header.source
         in_place = not self.copy and isinstance(source, FileSource | ZipMemberSource)
         if in_place:
@@ -477,15 +541,19 @@ class _Session:
             and self._still_valid(before)
             and _source_size(source) == before.size
         ):
+            if not isinstance(source, FileSource | ZipMemberSource):
+                rebind.append((header, storage.resolve(self.db.storage, before.path)))
             return None
         relative = storage.relative_path(
             header.study_instance_uid, header.series_instance_uid, header.sop_instance_uid
         )
         target = storage.resolve(self.db.storage, relative)
-        existed = target.exists()
+        existed = os.path.exists(target)  # noqa: PTH110 - cheaper than Path.exists
         status = storage.write_copy(source, target)
         if not existed:
             written.append(target)
+        if not isinstance(source, FileSource | ZipMemberSource):
+            rebind.append((header, target))
         return _Location(relative, None, status.st_size, status.st_mtime_ns, True)
 
     def _location_in_place(self, source: Source) -> _Location:
@@ -577,21 +645,14 @@ class _Session:
 
     def make_thumbnails(self, limits: Limits, cancel: Cancel | None) -> None:
         """Thumbnails of the series this import changed, written a few at a time."""
-        connection = self.db.connection
         pending: list[tuple[str, Thumbnail]] = []
         for uid, known in self.thumbnail_headers.items():
             if cancel is not None and cancel():
                 self.report.cancelled = True
                 break
-            row = connection.execute(
-                "SELECT n_instances FROM series WHERE series_uid = ?", (uid,)
-            ).fetchone()
-            if row is None:
+            headers = _thumbnail_headers(self.db, uid, known, limits)
+            if headers is None:
                 continue
-            headers = known
-            if row[0] > len(known):
-                # Part of the series came with an earlier import: read all of its headers.
-                headers = scan_series(self.db, uid, limits).headers
             thumbnail = thumbnail_of_series(headers, limits)
             if thumbnail is not None:
                 pending.append((uid, thumbnail))

@@ -10,6 +10,7 @@ study's files sit together and the same instance always lands on the same name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from workstation.io.sources import FileSource, Source
+from workstation.io.sources import FileSource, MemorySource, Source
 
 _FOLDER_DIGITS = 20
 _RELATIVE = re.compile(r"[0-9a-f]{20}/[0-9a-f]{20}/[0-9a-f]{40}\.dcm")
@@ -54,23 +55,68 @@ def write_copy(source: Source, target: Path) -> os.stat_result:
     """Copy the object of ``source`` to ``target`` atomically; the copy's status (size, time).
 
     The bytes go to a temporary file beside the target first and are renamed over it, so a
-    crash or a full disk never leaves a half-written copy under the final name.
+    crash or a full disk never leaves a half-written copy under the final name (a crash may
+    leave the temporary ``.<name>.<pid>-<thread>.part``: no row names it, so it is never
+    listed or loaded). Bytes already in memory (a retrieved instance) are written as they
+    are, without a copy.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.part")
-    try:
-        if isinstance(source, FileSource):
+    if isinstance(source, FileSource):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = _partial(target)
+        try:
             shutil.copyfile(source.path, partial)
-        else:
-            with source.reader() as reader:
-                data = reader.read_all()
-            partial.write_bytes(data)
-        status = partial.stat()
-        partial.replace(target)
+            status = partial.stat()
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return status
+    if type(source) is MemorySource:  # a subclass may read its bytes otherwise
+        return write_bytes(source.data, target)
+    with source.reader() as reader:
+        data = reader.read_all()
+    return write_bytes(data, target)
+
+
+def write_bytes(data: bytes, target: Path) -> os.stat_result:
+    """Write ``data`` to ``target`` atomically (temporary file, then renamed); its status.
+
+    The hash folders are made only when the first write into them finds them missing.
+    """
+    partial = os.fspath(_partial(target))
+    try:
+        try:
+            fd = os.open(partial, _WRITE_FLAGS, 0o666)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(partial, _WRITE_FLAGS, 0o666)
+        try:
+            view = memoryview(data)
+            written = 0
+            while written < len(view):
+                count = os.write(fd, view[written:])
+                if count <= 0:
+                    raise OSError(errno.ENOSPC, "no byte could be written", partial)
+                written += count
+            status = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, target)  # noqa: PTH105 - the path is a str here
     except BaseException:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)  # noqa: PTH108 - the path is a str here
         raise
     return status
+
+
+_WRITE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _partial(target: Path) -> Path:
+    """The temporary name a copy is written to before it is renamed over ``target``."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.part")
 
 
 def remove_copies(root: Path, relatives: Iterable[str]) -> int:
