@@ -40,7 +40,7 @@ from workstation.app.collab_text import (
     size_text,
     when,
 )
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import DICOM, settle_imports
 from workstation.collab.store import AnnotationStore
 from workstation.core.annotations import Annotation
 from workstation.core.errors import WorkstationError
@@ -80,15 +80,22 @@ class _Task(QObject):
     failed = Signal(str)
     progress = Signal(int, int)
 
-    def __init__(self, work: Callable[[_Task], Any], name: str, parent: QObject) -> None:
+    def __init__(
+        self,
+        work: Callable[[_Task], Any],
+        name: str,
+        parent: QObject,
+        imports: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(parent)
         self.work = work
+        self.imports = imports  # packages to import whole before the work (see early_imports)
         self.stop = threading.Event()
         self.worker = threading.Thread(target=self._run, name=f"collab-{name}", daemon=True)
 
     def _run(self) -> None:
         try:
-            settle_imports()
+            settle_imports(*self.imports)
             result = self.work(self)
         except BaseException as exc:  # noqa: BLE001 - reported in the panel, never raised
             outcome, value = self.failed, describe_error(exc)
@@ -460,8 +467,10 @@ class CollaborationBinding(QObject):
         done: Callable[[Any], None],
         failed: Callable[[str], None],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        imports: tuple[str, ...] = (),
     ) -> _Task:
-        task = _Task(work, name, self)
+        task = _Task(work, name, self, imports)
         self._tasks.add(task)
 
         def finish(handler: Callable[[Any], None], value: Any) -> None:
@@ -622,6 +631,7 @@ class CollaborationBinding(QObject):
             done,
             failed,
             progress,
+            imports=(DICOM,),
         )
 
     def open_share_dialog(self) -> ShareDialog | None:
@@ -708,7 +718,7 @@ class CollaborationBinding(QObject):
             if self.dialog is dialog:
                 dialog.set_progress(done_count, total)
 
-        task = self._spawn("share", work, done, failed, progress)
+        task = self._spawn("share", work, done, failed, progress, imports=(DICOM,))
         dialog.cancel_requested.connect(task.stop.set)
 
     # --- for the rest of the app --------------------------------------------------------------

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressD
 from workstation import paths
 from workstation.app.ai_binding import AiPanelBinding
 from workstation.app.collaboration import CollaborationBinding, add_collaboration_panel
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import DICOM, settle_imports
 from workstation.app.expert import ExpertModules
 from workstation.app.importing import ImportJob, describe
 from workstation.app.pacs_binding import PacsBinding
@@ -70,7 +70,7 @@ class Services:
     # --- opening ----------------------------------------------------------------------------
 
     def open_paths(self, targets: list[Path]) -> list[str]:
-        settle_imports()
+        settle_imports(DICOM)
         return self.workstation.open_paths(targets)
 
     def open_series(self, series_uids: list[str]) -> list[str]:
@@ -96,7 +96,7 @@ class Services:
                 self.window.show_problem("Measurements not restored", str(error))
 
     def open_demo(self) -> None:
-        settle_imports()
+        settle_imports(DICOM)
         from workstation.testing.demo import write_demo_studies
 
         folders = write_demo_studies(paths.ensure("demo"))

@@ -21,7 +21,9 @@ import sys
 import threading
 
 #: Packages that import themselves from their submodules, imported first by several threads.
-SHARED_PACKAGES = ("pydicom", "pydantic._internal._validators")
+DICOM = "pydicom"
+DIMSE = "pynetdicom"
+PYDANTIC = "pydantic._internal._validators"
 
 _lock = threading.Lock()
 
@@ -37,13 +39,13 @@ def _complete(name: str) -> bool:
     return module is not None and not getattr(spec, "_initializing", False)
 
 
-def settle_imports(*extra: str) -> None:
-    """Import :data:`SHARED_PACKAGES` (and ``extra``) whole before a thread uses them.
+def settle_imports(*names: str) -> None:
+    """Import ``names`` (e.g. :data:`DICOM`) whole before a thread uses them.
 
-    Call it first in every thread the application starts and before the GUI thread's first
-    DICOM work; it returns at once when everything is already imported.
+    Call it first in every thread the application starts, with the packages that thread will
+    use, and before the GUI thread's first DICOM work; it returns at once when they are already
+    imported.
     """
-    names = SHARED_PACKAGES + extra
     if all(_complete(name) for name in names):
         return
     with _lock:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import PYDANTIC, settle_imports
 from workstation.core.scene import ImageLayer, Scene
 from workstation.core.segmentation import LabelMap
 
@@ -150,7 +150,7 @@ class ExpertModules(QObject):
 
         def work() -> None:
             try:
-                settle_imports()
+                settle_imports(PYDANTIC)
                 if self._discover is not None:
                     registry = self._discover()
                 else:

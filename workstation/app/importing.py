@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import DICOM, settle_imports
 from workstation.pacs import ImportReport, import_paths, open_database
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class ImportJob(QObject):
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        settle_imports()
+        settle_imports(DICOM)
         try:
             # SQLite connections belong to the thread that opens them.
             with open_database() as db:

@@ -7,7 +7,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import DICOM, settle_imports
 from workstation.core.errors import ErrorCode, FileError
 from workstation.core.scene import Scene
 from workstation.io.progressive import ProgressiveLoad
@@ -51,7 +51,7 @@ class LayerLoader(QObject):
             thread.join(timeout)
 
     def _run(self, layer_id: str, load: ProgressiveLoad, first: int) -> None:
-        settle_imports()
+        settle_imports(DICOM)
         array = load.array
         try:
             load.run(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
 
-from workstation.app.early_imports import settle_imports
+from workstation.app.early_imports import DICOM, DIMSE, settle_imports
 from workstation.app.pacs_text import (
     describe_error,
     empty_text,
@@ -218,7 +218,7 @@ class PacsBinding(QObject):
 
         def run() -> None:
             try:
-                settle_imports("pynetdicom")
+                settle_imports(DICOM, DIMSE)
                 result = work()
             except Exception as error:
                 if not isinstance(error, PacsError):
@@ -246,7 +246,7 @@ class PacsBinding(QObject):
 
     def _start_services(self) -> None:
         try:
-            settle_imports("pynetdicom")
+            settle_imports(DICOM, DIMSE)
             settings = self.settings_loader()
         except Exception as error:  # noqa: BLE001 - unreadable settings leave the app working
             log.warning("PACS settings not read: %s", error)

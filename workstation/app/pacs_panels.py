@@ -13,6 +13,9 @@ from workstation.core.study import format_date, format_patient_name
 from workstation.ui.remote_browser import RemoteBrowser
 from workstation.ui.transfers_panel import TransfersPanel
 
+#: How long after the window is built the PACS services start.
+START_DELAY_MS = 500
+
 if TYPE_CHECKING:
     from workstation.app.composition import Services
     from workstation.ui.main_window import MainWindow
@@ -79,7 +82,9 @@ def add_pacs_panels(window: MainWindow, services: Services) -> PacsBinding:
             ai.set_sender(binding.ask_and_send if available else None)
 
     binding.nodes_changed.connect(nodes_changed)
-    QTimer.singleShot(0, binding.start)
+    # Once the window has painted: the SCP's imports (pydicom, pynetdicom: about half a second
+    # of CPU) must not compete with the first paint, and a listener a moment later costs nothing.
+    QTimer.singleShot(START_DELAY_MS, binding.start)
     return binding
 
 
