@@ -95,3 +95,47 @@ def test_the_app_starts_its_threads_without_half_imported_modules(
     assert "partially initialized" not in completed.stderr, completed.stderr
     assert "Traceback" not in completed.stderr, completed.stderr
     assert "storage SCP not started" not in completed.stderr, completed.stderr
+
+
+# A program that embeds the window (a test, a benchmark, a site's launcher) imports Qt first;
+# plugin discovery must still import pydantic whole on its thread.
+QT_FIRST = r"""
+import sys, time
+from PySide6.QtWidgets import QApplication
+
+app = QApplication([])
+from workstation.app.composition import build_main_window
+
+window, services = build_main_window()
+window.show()
+deadline = time.monotonic() + 60
+while services.experts.registry is None and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.02)
+registry = services.experts.registry
+print("PLUGINS", len(registry.plugins) if registry is not None else -1, flush=True)
+print("ERROR", services.experts.discovery_error or "-", flush=True)
+services.shutdown()
+"""
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_plugins_are_found_when_qt_was_imported_first(tmp_path: Path, attempt: int) -> None:
+    env = {
+        **os.environ,
+        "WORKSTATION_HOME": str(tmp_path / "home"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", QT_FIRST],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert "ERROR -" in completed.stdout, completed.stdout + completed.stderr
+    found = int(completed.stdout.split("PLUGINS", 1)[1].split()[0])
+    assert found >= 2, completed.stdout  # the first-party plugins: cardio and the example
+    assert "partially initialized" not in completed.stderr, completed.stderr

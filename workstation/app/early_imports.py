@@ -11,11 +11,14 @@ Two hazards, both seen as "cannot import name … from partially initialized mod
 * **Qt's import hook.** PySide6, once its feature machinery has started, reads the source of
   every newly imported module and probes it for ``__wrapped__``; pydantic answers that probe on
   several modules by importing ``pydantic._internal._validators``, which fails while that very
-  module is being imported. :func:`settle_lazy_modules` imports pydantic's internals before Qt.
+  module is being imported. pydantic is therefore imported past that hook: before Qt by
+  :func:`settle_lazy_modules` where the application starts, and by :func:`settle_imports`
+  wherever Qt is already there.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import sys
 import threading
@@ -30,7 +33,25 @@ _lock = threading.Lock()
 
 def settle_lazy_modules() -> None:
     """Import what Qt's import hook would otherwise catch half-initialised (about 40 ms)."""
-    import pydantic._internal._validators  # noqa: F401
+    with _lock:
+        _import_past_qt_hook(PYDANTIC)
+
+
+def _import_past_qt_hook(name: str) -> None:
+    """Import ``name`` with Python's own import machinery instead of PySide6's hook.
+
+    PySide6 replaces ``builtins.__import__`` with a function that inspects each new module;
+    for pydantic that inspection re-enters pydantic's import (see the module's note). The
+    hook only records whether a module uses Qt's optional "features", which none of these
+    does, so importing them past it loses nothing. Other threads importing meanwhile also go
+    past it, with the same effect.
+    """
+    hook = builtins.__import__
+    builtins.__import__ = importlib.__import__
+    try:
+        importlib.import_module(name)
+    finally:
+        builtins.__import__ = hook
 
 
 def _complete(name: str) -> bool:
@@ -50,4 +71,7 @@ def settle_imports(*names: str) -> None:
         return
     with _lock:
         for name in names:
-            importlib.import_module(name)
+            if name == PYDANTIC:
+                _import_past_qt_hook(name)
+            else:
+                importlib.import_module(name)
