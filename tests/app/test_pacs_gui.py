@@ -219,6 +219,11 @@ def _held(app: App, study_uid: str) -> int:
     return int(row[0])
 
 
+def _prefetch_titles(app: App) -> list[str]:
+    """The Transfers panel's prefetch rows: the search for priors and one row per prior."""
+    return [row.title for row in app.transfers.rows() if row.title.startswith("Prefetch prior")]
+
+
 def _orthanc_has(orthanc: Orthanc, study_uid: str) -> int:
     """Instances Orthanc holds of a study."""
     with httpx.Client(base_url=orthanc.url, timeout=10.0) as client:
@@ -516,7 +521,9 @@ def test_a_pushed_study_prefetches_its_priors(qtbot, home, monkeypatch, tmp_path
         # Its arrival prefetched the two most recent CT priors, shown in the transfer panel.
         priors = _uids(pacs, "prior1", "prior2")
         qtbot.waitUntil(lambda: priors <= _library_studies(started), timeout=30000)
-        titles = [row.title for row in started.transfers.rows()]
+        # A job's row reaches the panel on the GUI thread, possibly after its files are filed.
+        qtbot.waitUntil(lambda: len(_prefetch_titles(started)) == 3, timeout=10000)
+        titles = _prefetch_titles(started)
         assert f"Prefetch priors from {WEB}" in titles, titles
         assert sum(t.startswith("Prefetch prior ") for t in titles) == 2, titles
         assert pacs.studies["prior3"].uid not in _library_studies(started)
@@ -537,7 +544,9 @@ def test_opening_a_study_prefetches_its_priors(qtbot, home, monkeypatch, tmp_pat
         # Opening it queued the retrieval of the two most recent CT priors from the rules' node.
         priors = _uids(pacs, "prior1", "prior2")
         qtbot.waitUntil(lambda: priors <= _library_studies(started), timeout=30000)
-        titles = [row.title for row in started.transfers.rows()]
+        # A job's row reaches the panel on the GUI thread, possibly after its files are filed.
+        qtbot.waitUntil(lambda: len(_prefetch_titles(started)) == 3, timeout=10000)
+        titles = _prefetch_titles(started)
         assert f"Prefetch priors from {WEB}" in titles, titles
         assert sum(t.startswith("Prefetch prior ") for t in titles) == 2, titles
         assert pacs.studies["prior3"].uid not in _library_studies(started)
