@@ -192,3 +192,31 @@ def test_tag_browser_shows_the_image_on_screen(qtbot, tmp_path, app_window) -> N
         if not dialog.tree.topLevelItem(i).isHidden()
     ]
     assert len(visible) == 1
+
+
+def test_panels_tabbed_before_the_first_show_are_tabbed_once_shown(qtbot, home) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from workstation.app.composition import build_main_window
+
+    window, services = build_main_window()
+    qtbot.addWidget(window)
+    try:
+        docks = window.docks
+        # Asked for while hidden: no tab group yet (Qt would paint a stale tab bar).
+        assert docks["Collaboration"] not in window.tabifiedDockWidgets(docks["Measurements"])
+        window.show()
+        qtbot.waitExposed(window)
+        for joined, beside in (("Collaboration", "Measurements"), ("PACS", "Studies")):
+            assert docks[joined] in window.tabifiedDockWidgets(docks[beside])
+        assert docks["AI"] in window.tabifiedDockWidgets(docks["Segmentation"])
+        # The panel asked to stay behind does; the library and the measurement list show first.
+        assert not docks["Measurements"].visibleRegion().isEmpty()
+        assert docks["Collaboration"].visibleRegion().isEmpty()
+        assert docks["PACS"].visibleRegion().isEmpty()
+        # Once shown, a new panel joins its group at once, in front.
+        late = window.add_panel("Late", QLabel("late"), tab_with="Measurements")
+        qtbot.waitUntil(lambda: late in window.tabifiedDockWidgets(docks["Measurements"]))
+        qtbot.waitUntil(lambda: not late.visibleRegion().isEmpty())
+    finally:
+        services.shutdown()

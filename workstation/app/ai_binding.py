@@ -45,9 +45,10 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.{digits}f} {unit_text(unit)}".strip()
 
 
-def plot_marks(curves: list[dict[str, Any]]) -> tuple[PlotMarker, ...]:
-    """The points the module named on the plotted curves' x axis (e.g. ED and ES), once each."""
-    plotted = plot_curves(curves)[0]
+def plot_marks(
+    curves: list[dict[str, Any]], plotted: tuple[PlotCurve, ...]
+) -> tuple[PlotMarker, ...]:
+    """The points the module named on the ``plotted`` curves' x axis (e.g. ED, ES), once each."""
     names = {curve.name for curve in plotted}
     marks: dict[tuple[float, str], PlotMarker] = {}
     for c in curves:
@@ -123,7 +124,7 @@ def run_row(modules: ExpertModules, run: Run) -> RunRow:
         notes=notes,
         curves=plotted,
         curve_axes=axes,
-        curve_marks=plot_marks(curves),
+        curve_marks=plot_marks(curves, plotted),
     )
 
 

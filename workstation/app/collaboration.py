@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QWidget
+from PySide6.QtWidgets import QWidget
 
 from workstation.app import collab_settings
 from workstation.app.collab_files import ShareFiles, collect_share_files
@@ -760,36 +760,14 @@ def _target_row(target: ShareTarget) -> ShareTargetRow:
     )
 
 
-def _tabify_when_shown(
-    window: MainWindow, dock: QDockWidget, beside: str, tries: int = 100
-) -> None:
-    """Put ``dock`` as a tab behind the dock titled ``beside`` once ``window`` is shown."""
-    first = window.docks.get(beside)
-    if first is None:
-        return
-
-    def tabify(left: int) -> None:
-        if not window.isVisible() and left > 0:
-            QTimer.singleShot(50, dock, lambda: tabify(left - 1))
-            return
-        window.tabifyDockWidget(first, dock)
-        first.raise_()  # the measurement list stays the tab shown first
-
-    # The dock as context: a window closed before then takes its pending timer with it.
-    QTimer.singleShot(0, dock, lambda: tabify(tries))
-
-
 def add_collaboration_panel(window: MainWindow, services: Services) -> CollaborationBinding | None:
     """The Collaboration dock, tabbed with Measurements; the service starts once the window is up.
 
     Without an annotation store there is nothing to sync: the panel says so.
     """
     panel = CollabPanel(window)
-    # Tabbed with Measurements once the window is up: tabifying a dock before the first show
-    # (after another tab group was made and sized) leaves a stale second tab bar painted over
-    # the viewports (Qt's main window layout; reproduced with plain QDockWidgets).
-    dock = window.add_panel("Collaboration", panel)
-    _tabify_when_shown(window, dock, "Measurements")
+    # The measurement list stays the tab shown first.
+    window.add_panel("Collaboration", panel, tab_with="Measurements", in_front=False)
     store = services.store
     if store is None:
         panel.set_message("Collaboration is unavailable: the annotation store could not be opened.")

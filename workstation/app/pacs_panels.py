@@ -35,8 +35,7 @@ def add_pacs_panels(window: MainWindow, services: Services) -> PacsBinding:
         # Transfers first, so it lands under Studies (a dock split beside a tabbed one would
         # become one more tab), then PACS as a tab of Studies: search and progress side by side.
         transfers_dock = window.add_panel("Transfers", transfers, left)
-        window.add_panel("PACS", browser, left, tab_with="Studies")
-        studies.raise_()  # the library stays the tab shown first
+        window.add_panel("PACS", browser, left, tab_with="Studies", in_front=False)  # library first
         # A little wider than the library alone needs: name, ID, date, modality and the
         # start of the description side by side in the PACS results.
         window.resizeDocks([studies], [470], Qt.Orientation.Horizontal)

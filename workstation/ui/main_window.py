@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -75,6 +76,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(grid)
         self.actions_by_name: dict[str, QAction] = {}
         self.docks: dict[str, QDockWidget] = {}
+        # Tab groups asked for before the first show: (beside, new dock, new dock in front).
+        self._pending_tabs: list[tuple[QDockWidget, QDockWidget, bool]] = []
         self.panels_menu: QMenu | None = None
         self.callbacks: dict[str, Callable[[], Any]] = {}
         self._connected: set[int] = set()
@@ -129,13 +132,37 @@ class MainWindow(QMainWindow):
         area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
         *,
         tab_with: str | None = None,
+        in_front: bool = True,
     ) -> QDockWidget:
-        """A dockable panel (listed under View ▸ Panels), optionally a tab beside another."""
+        """A dockable panel (listed under View ▸ Panels), optionally a tab beside another.
+
+        ``in_front``: whether the new panel is the tab shown, else the one it joins stays.
+        Before the window is first shown the tab group is made when it is: tabifying earlier,
+        once a few tab groups exist, leaves a stale tab bar painted over the viewports (Qt's
+        main-window layout).
+        """
         dock = self._dock(title, widget, area)
         beside = self.docks.get(tab_with or "")
         if beside is not None:
-            self.tabifyDockWidget(beside, dock)
+            if self.isVisible():
+                self._tabify(beside, dock, in_front)
+            else:
+                self._pending_tabs.append((beside, dock, in_front))
         return dock
+
+    def _tabify(self, beside: QDockWidget, dock: QDockWidget, in_front: bool) -> None:
+        self.tabifyDockWidget(beside, dock)
+        front = dock if in_front else beside
+        front.raise_()
+        # On a shown window the tab bar is laid out on the next turn of the event loop; a raise
+        # before that is lost.
+        QTimer.singleShot(0, front, front.raise_)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        pending, self._pending_tabs = self._pending_tabs, []
+        for beside, dock, in_front in pending:
+            self._tabify(beside, dock, in_front)
 
     def _action(  # noqa: PLR0917 - name, text, handler, shortcut, tip read best in order
         self,
