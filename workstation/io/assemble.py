@@ -21,7 +21,7 @@ from workstation.core.volume import StackKind
 from workstation.io import syntax
 from workstation.io.frames import FrameRef, frames_of, stored_format
 from workstation.io.header import InstanceHeader
-from workstation.io.rescale import output_dtype, uses_hints
+from workstation.io.rescale import StoredFormat, output_dtype, uses_hints
 
 #: Slices closer than this along the normal (mm) are at the same position.
 POSITION_TOLERANCE_MM = 0.01
@@ -263,10 +263,8 @@ def _group_by_position(
     frames: list[FrameRef], normal: np.ndarray
 ) -> list[tuple[float, list[FrameRef]]]:
     """Frames grouped by distance along the normal, ascending."""
-    located = sorted(
-        ((float(np.dot(ref.position, normal)), ref) for ref in frames),  # type: ignore[arg-type]
-        key=lambda item: item[0],
-    )
+    distances = (np.asarray([ref.position for ref in frames], dtype=np.float64) @ normal).tolist()
+    located = sorted(zip(distances, frames, strict=True), key=lambda item: item[0])
     groups: list[tuple[float, list[FrameRef]]] = []
     for distance, ref in located:
         if groups and distance - groups[-1][0] < POSITION_TOLERANCE_MM:
@@ -500,7 +498,7 @@ def _finish_stack(stack: DicomStack) -> None:
     headers = {id(ref.header): ref.header for ref in stack.frames}.values()
     stack.n_files = len({h.source.display for h in headers})
     stack.transfer_syntaxes = tuple(sorted({h.transfer_syntax for h in headers}))
-    formats = {stored_format(h) for h in headers}
+    formats = _distinct_formats(headers)
     stack.hinted = (
         stack.kind is not StackKind.RGB
         and all(f.smallest is not None and f.largest is not None for f in formats)
@@ -523,10 +521,26 @@ def stack_dtype(stack: DicomStack, *, use_hints: bool) -> np.dtype[np.generic]:
     if first.bits_allocated == 1:
         return np.dtype(np.uint8)
     # Thousands of frames share a handful of formats and rescales: decide on the distinct ones.
-    distinct = {(ref.header, ref.rescale) for ref in stack.frames}
+    distinct = {(_format_key(ref.header), ref.rescale): ref.header for ref in stack.frames}
     return output_dtype(
-        {(stored_format(header), rescale) for header, rescale in distinct}, use_hints=use_hints
+        {(stored_format(header), rescale) for (_, rescale), header in distinct.items()},
+        use_hints=use_hints,
     )
+
+
+def _format_key(header: InstanceHeader) -> tuple[int, int, int, int | None, int | None]:
+    """What :func:`stored_format` reads, as a tuple that is cheap to build and to hash."""
+    return (
+        header.bits_allocated,
+        header.bits_stored,
+        header.pixel_representation,
+        header.smallest_value,
+        header.largest_value,
+    )
+
+
+def _distinct_formats(headers: Iterable[InstanceHeader]) -> set[StoredFormat]:
+    return {stored_format(header) for header in {_format_key(h): h for h in headers}.values()}
 
 
 def _add_object_warnings(stack: DicomStack) -> None:

@@ -27,33 +27,42 @@ def discover(path: Path, limits: Limits = DEFAULT_LIMITS) -> Discovery:
     """Every candidate object under ``path`` (nothing is parsed beyond DICOMDIR records)."""
     found = Discovery()
     if path.is_dir():
-        for file_path in _walk(path):
-            _add_file(file_path, found, limits, explicit=False)
+        for file_path, name in _walk(path):
+            if name.upper().endswith(".ZIP"):
+                _add_archive(Path(file_path), found, limits)
+            else:
+                found.sources.append(FileSource(file_path))
             if len(found.sources) > limits.max_files:
                 found.errors.append(
                     FileError(str(path), ErrorCode.TOO_LARGE, f"more than {limits.max_files} files")
                 )
                 break
     elif path.is_file():
-        _add_file(path, found, limits, explicit=True)
+        _add_file(path, found, limits)
     else:
         found.errors.append(FileError(str(path), ErrorCode.NOT_DICOM, "no such file or folder"))
     return found
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files below ``root`` in a stable order; symbolic links to folders are not followed."""
+def _walk(root: Path) -> Iterator[tuple[str, str]]:
+    """Paths and names of the files below ``root`` in a stable order; symbolic links to folders
+    are not followed. Paths stay strings: a Path per file costs more than reading its header."""
+    current = str(root) == "."  # Path(".", name) is "name", as the paths found must read
     for folder, subfolders, files in os.walk(root, followlinks=False):
         subfolders.sort()
+        inside = folder[2:] if current and folder.startswith("./") else folder
         for name in sorted(files):
-            yield Path(folder, name)
+            # A string join, not a Path: one Path per file costs more than reading its header.
+            path = name if current and folder == "." else os.path.join(inside, name)  # noqa: PTH118
+            yield path, name
 
 
-def _add_file(path: Path, found: Discovery, limits: Limits, *, explicit: bool) -> None:
+def _add_file(path: Path, found: Discovery, limits: Limits) -> None:
+    """A file named on its own: an archive, a DICOMDIR or one object."""
     name = path.name.upper()
-    if name.endswith(".ZIP") or (explicit and zipfile.is_zipfile(path)):
+    if name.endswith(".ZIP") or zipfile.is_zipfile(path):
         _add_archive(path, found, limits)
-    elif explicit and name == "DICOMDIR":
+    elif name == "DICOMDIR":
         _add_dicomdir(path, found, limits)
     else:
         found.sources.append(FileSource(path))

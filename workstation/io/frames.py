@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from workstation.io.header import InstanceHeader
 from workstation.io.rescale import Rescale, StoredFormat
 
 
+@lru_cache(maxsize=4096)  # the objects of a series repeat their times
 def _seconds(time_text: str) -> float | None:
     """``HHMMSS.ffffff`` (TM) as seconds since midnight; None when absent or malformed."""
     text = time_text.strip()

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -94,10 +95,10 @@ def load_frame(stack: DicomStack, index: int, limits: Limits = DEFAULT_LIMITS) -
     members = [(0, ref)]
     try:
         slots = np.empty((1, *frame_shape), dtype=np.dtype(stack.dtype))
-        _fill_object(members, slots, stack.hinted, limits)
+        _fill_object(members, slots, stack.hinted, limits, {})
     except HintViolated:
         slots = np.empty((1, *frame_shape), dtype=stack_dtype(stack, use_hints=False))
-        _fill_object(members, slots, False, limits)
+        _fill_object(members, slots, False, limits, {})
     frame: npt.NDArray[Any] = slots[0]
     return frame
 
@@ -139,11 +140,12 @@ def _fill_groups(
     """Fill the slots of each object; with ``failures``, collect failing objects and go on."""
     counter = _ProgressCounter(sum(len(m) for m in objects), progress)
     lock = threading.Lock()
+    plans: Plans = {}  # shared by the threads: a plan is the same whoever works it out
 
     def fill_objects(chunk: list[list[tuple[int, FrameRef]]]) -> None:
         for members in chunk:
             try:
-                _fill_object(members, slots, use_hints, limits)
+                _fill_object(members, slots, use_hints, limits, plans)
             except StackLoadError as error:
                 if failures is None:
                     raise
@@ -205,11 +207,12 @@ def _fill_object(
     slots: npt.NDArray[Any],
     use_hints: bool,
     limits: Limits,
+    plans: Plans,
 ) -> None:
     header = members[0][1].header
     try:
         if _direct_read_possible(header):
-            _read_native(header, members, slots, use_hints, limits)
+            _read_native(header, members, slots, use_hints, limits, plans=plans)
         else:
             decode_object(header, members, slots, use_hints, limits)
     except HintViolated:
@@ -247,47 +250,80 @@ def _object_reader(header: InstanceHeader, limits: Limits) -> Reader:
     return header.source.reader()
 
 
+@dataclass(frozen=True, slots=True)
+class _NativePlan:
+    """How the frames of objects stored alike are read and finished (worked out once)."""
+
+    stored: StoredFormat
+    swap: bool
+    verify: bool
+    #: the stored values are read into the output slot and rescaled where they lie
+    in_place: bool
+    #: in place with the identity rescale: the values read are the output
+    plain: bool
+
+
+#: Plans by (transfer syntax, stored format, output dtype, hints used, rescale).
+Plans = dict[tuple[Any, ...], _NativePlan]
+
+
+def _native_plan(
+    header: InstanceHeader, ref: FrameRef, out: np.dtype[Any], use_hints: bool, plans: Plans
+) -> _NativePlan:
+    key = (
+        header.transfer_syntax,
+        header.bits_allocated,
+        header.bits_stored,
+        header.pixel_representation,
+        header.smallest_value,
+        header.largest_value,
+        out,
+        use_hints,
+        ref.rescale,
+    )
+    plan = plans.get(key)
+    if plan is None:
+        stored = stored_format(header)
+        ts = syntax.lookup(header.transfer_syntax)
+        swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
+        verify = use_hints and uses_hints(stored)
+        in_place = can_rescale_in_place(stored, out, use_hints, ref.rescale)
+        plain = in_place and ref.rescale.identity
+        plan = plans[key] = _NativePlan(stored, swap, verify, in_place, plain)
+    return plan
+
+
 def _read_native(
     header: InstanceHeader,
     members: list[tuple[int, FrameRef]],
     slots: npt.NDArray[Any],
     use_hints: bool,
     limits: Limits,
+    *,
+    plans: Plans,
 ) -> None:
     """Read native frames straight into their slots: one positional read per frame."""
     assert header.pixel is not None
-    stored = stored_format(header)
-    ts = syntax.lookup(header.transfer_syntax)
-    swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
-    verify = use_hints and uses_hints(stored)
     frame_bytes = header.frame_bytes
-    in_place = all(
-        can_rescale_in_place(stored, slots.dtype, use_hints, ref.rescale) for _, ref in members
-    )
-    scratch = None if in_place else np.empty(slots.shape[1:], dtype=stored.dtype)
+    frame_plans = [_native_plan(header, ref, slots.dtype, use_hints, plans) for _, ref in members]
+    scratch = None
     with _object_reader(header, limits) as reader:
-        for slot, ref in members:
+        for (slot, ref), plan in zip(members, frame_plans, strict=True):
             target = slots[slot]
-            values = target.view(stored.dtype) if in_place else scratch
-            assert values is not None
+            stored = plan.stored
+            if plan.in_place:
+                values = target.view(stored.dtype)
+            else:
+                if scratch is None:
+                    scratch = np.empty(slots.shape[1:], dtype=stored.dtype)
+                values = scratch
             offset = header.pixel.offset + ref.frame * frame_bytes
             if reader.readinto(offset, values.data.cast("B")) != frame_bytes:
                 raise DicomFileError(ErrorCode.TRUNCATED, "pixel data ends early")
-            _finish_frame(values, target, stored, ref, swap=swap, verify=verify)
-
-
-def _finish_frame(
-    values: npt.NDArray[Any],
-    target: npt.NDArray[Any],
-    stored: StoredFormat,
-    ref: FrameRef,
-    *,
-    swap: bool,
-    verify: bool,
-) -> None:
-    if swap:
-        values.byteswap(inplace=True)
-    correct_unused_bits(values, stored)
-    if verify:
-        check_hints(values, stored)
-    rescale_into(values, target, ref.rescale)
+            if plan.swap:
+                values.byteswap(inplace=True)
+            correct_unused_bits(values, stored)
+            if plan.verify:
+                check_hints(values, stored)
+            if not plan.plain:
+                rescale_into(values, target, ref.rescale)

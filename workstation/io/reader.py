@@ -25,10 +25,11 @@ from workstation.io.header import (
     PixelElement,
     header_from_values,
 )
+from workstation.io.layouts import LayoutMemo, WalkResult
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.sources import MemoryReader, Reader, Source
-from workstation.io.values import RawDecoder, from_pydicom
-from workstation.io.walker import DeflatedDataset, WalkResult, WalkUnsupported, walk_stream
+from workstation.io.values import RawDecoder, ValueCache, from_pydicom, present
+from workstation.io.walker import DeflatedDataset, WalkUnsupported, walk_stream
 
 _DECODERS = {True: RawDecoder(little_endian=True), False: RawDecoder(little_endian=False)}
 _MEDIA_DIRECTORY_CLASS = "1.2.840.10008.1.3.10"
@@ -38,8 +39,13 @@ class NotAnImage(Exception):  # noqa: N818 - not a failure: the object simply ha
     """A valid DICOM object without pixel data (SR, DICOMDIR, presentation state...)."""
 
 
-def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHeader:
+def read_header(
+    source: Source, limits: Limits = DEFAULT_LIMITS, memo: HeaderMemo | None = None
+) -> InstanceHeader:
     """The :class:`InstanceHeader` of ``source``.
+
+    ``memo`` carries what the previous objects of the same indexing run taught (their layouts
+    and decoded values): pass one to every call of a run, from one thread.
 
     Raises
     ------
@@ -52,7 +58,12 @@ def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHead
     try:
         with source.reader() as reader:
             try:
-                result = walk_stream(reader, ATTRIBUTES, max_depth=limits.max_sequence_depth)
+                result = walk_stream(
+                    reader,
+                    ATTRIBUTES,
+                    max_depth=limits.max_sequence_depth,
+                    memo=None if memo is None else memo.layouts,
+                )
             except WalkUnsupported as reason:
                 if reader.size > limits.max_inflated_bytes:
                     raise DicomFileError(
@@ -64,7 +75,12 @@ def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHead
                 return read_header_with_pydicom(source, data, limits)
             ts = syntax.lookup(result.transfer_syntax)
             assert ts is not None  # the walker refuses unknown syntaxes
-            header = _header_from_walk(source, result, little_endian=ts.little_endian)
+            header = _header_from_walk(
+                source,
+                result,
+                little_endian=ts.little_endian,
+                memo=memo,
+            )
             header.fast = True
             _finish(header, limits)
             if header.is_enhanced:
@@ -78,10 +94,51 @@ def read_header(source: Source, limits: Limits = DEFAULT_LIMITS) -> InstanceHead
         raise DicomFileError(ErrorCode.CORRUPT, f"malformed header: {exc}") from exc
 
 
-def _header_from_walk(source: Source, result: WalkResult, *, little_endian: bool) -> InstanceHeader:
-    header = header_from_values(
-        source, result.transfer_syntax, _DECODERS[little_endian].decode(result.raw)
-    )
+class HeaderMemo:
+    """What one indexing run remembers between objects: element layouts and decoded values."""
+
+    __slots__ = ("decoded", "layouts", "values")
+
+    def __init__(self) -> None:
+        self.layouts = LayoutMemo()
+        #: by byte order: the same bytes mean other numbers in the other order
+        self.values: dict[bool, ValueCache] = {True: {}, False: {}}
+        #: the values decoded from a replayed object's raw mapping, by the mapping's id (with
+        #: the mapping itself, so that a recycled id is never mistaken for it)
+        self.decoded: dict[int, tuple[dict[int, tuple[bytes, bytes]], dict[str, Any]]] = {}
+
+    def decode(self, result: WalkResult, little_endian: bool) -> dict[str, Any]:
+        """The present values of a walked or replayed object."""
+        decoder, cache = _DECODERS[little_endian], self.values[little_endian]
+        known = None if result.based_on is None else self.decoded.pop(id(result.based_on), None)
+        if known is not None and known[0] is result.based_on:
+            values = decoder.decode_changed(known[1], result.raw, result.changed, cache)
+        else:
+            values = present(decoder.decode(result.raw, cache))
+        if len(self.decoded) >= _DECODED_KEPT:  # layouts no longer replayed left theirs
+            self.decoded.clear()
+        self.decoded[id(result.raw)] = (result.raw, values)
+        return values
+
+
+#: Decoded values kept for the next object of each layout (one or a few per series).
+_DECODED_KEPT = 256
+
+
+def _header_from_walk(
+    source: Source,
+    result: WalkResult,
+    *,
+    little_endian: bool,
+    memo: HeaderMemo | None = None,
+) -> InstanceHeader:
+    if memo is None:
+        header = header_from_values(
+            source, result.transfer_syntax, _DECODERS[little_endian].decode(result.raw)
+        )
+    else:
+        values = memo.decode(result, little_endian)
+        header = InstanceHeader(source=source, transfer_syntax=result.transfer_syntax, **values)
     header.pixel = result.pixel
     header.has_modality_lut = MODALITY_LUT_SEQUENCE in result.present
     header.is_enhanced = bool(

@@ -14,7 +14,7 @@ from workstation.io.discover import discover
 from workstation.io.header import InstanceHeader
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.pixels import StackLoadError, load_stack
-from workstation.io.reader import NotAnImage, read_header
+from workstation.io.reader import HeaderMemo, NotAnImage, read_header
 from workstation.io.sources import Source
 
 Progress = Callable[[int, int], None]
@@ -61,16 +61,22 @@ def read_headers(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
+    memo: HeaderMemo | None = None,
 ) -> tuple[list[InstanceHeader], list[FileError], int]:
+    """The headers of ``sources``, the errors of those that failed and the count of objects
+    without an image. ``memo`` carries what earlier calls of the same thread learned about the
+    objects' layouts (a stream of batches from one series); each call otherwise starts anew."""
     headers: list[InstanceHeader] = []
     errors: list[FileError] = []
     non_image = 0
     total = len(sources)
+    if memo is None:
+        memo = HeaderMemo()
     for done, source in enumerate(sources, start=1):
         if cancel is not None and cancel():
             raise Cancelled
         try:
-            headers.append(read_header(source, limits))
+            headers.append(read_header(source, limits, memo))
         except NotAnImage:
             non_image += 1
         except DicomFileError as error:

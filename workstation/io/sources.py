@@ -47,7 +47,7 @@ class FileReader(Reader):
 
     __slots__ = ("_fd", "size")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             self.size = os.fstat(self._fd).st_size
@@ -114,14 +114,22 @@ class Source(ABC):
 
 
 class FileSource(Source):
-    __slots__ = ("display", "path")
+    # The path is kept as the string it was found as: a folder scan makes thousands of
+    # sources, and most are never asked for a Path.
+    __slots__ = ("_path", "display")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.display = str(path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = path if isinstance(path, Path) else None
+        self.display = os.fspath(path)
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.display)
+        return self._path
 
     def reader(self) -> Reader:
-        return FileReader(self.path)
+        return FileReader(self.display)
 
 
 class MemorySource(Source):

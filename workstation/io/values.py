@@ -19,8 +19,15 @@ from workstation.io.header import ATTRIBUTES, Attribute, Kind
 _PN_DELIMITERS = {0x5E, 0x3D}  # '^' and '=' separate name components and groups
 _TEXT_DELIMITERS = {0x5C}  # '\' separates values
 _PIXEL_VALUE_TAGS = frozenset(t for t, a in ATTRIBUTES.items() if a.kind is Kind.PIXEL_VALUE)
+_SPECIFIC_CHARACTER_SET = 0x00080005
+_PIXEL_REPRESENTATION = 0x00280103
+#: Tags whose values change how others are read (names, Smallest/Largest Image Pixel Value).
+_CONTEXT_TAGS = frozenset({_SPECIFIC_CHARACTER_SET, _PIXEL_REPRESENTATION})
 
 Decode = Callable[[bytes], Any]
+#: tag → (the last raw bytes seen, the field, the value they decoded to): the objects of a
+#: series repeat most values, and comparing bytes is cheaper than parsing them again.
+ValueCache = dict[int, tuple[bytes, str, Any]]
 
 
 def _strings(text: str) -> tuple[str, ...]:
@@ -108,22 +115,71 @@ class RawDecoder:
 
         return tags
 
-    def decode(self, raw: dict[int, tuple[bytes, bytes]]) -> dict[str, Any]:
+    def decode(
+        self,
+        raw: dict[int, tuple[bytes, bytes]],
+        cache: ValueCache | None = None,
+        context: dict[int, tuple[bytes, bytes]] | None = None,
+    ) -> dict[str, Any]:
+        """Header values by field.
+
+        ``cache`` (one per byte order and indexing run) maps a tag to the last bytes seen, the
+        field and the value: bytes equal to the last ones take that value without parsing.
+        Cached values are immutable (str, numbers, tuples), so sharing them is safe.
+        ``context`` is the object's whole raw mapping when ``raw`` is only part of it.
+        """
+        if context is None:
+            context = raw
         values: dict[str, Any] = {}
         decoders = self._decoders
-        names: list[tuple[str, bytes]] = []
+        names: list[tuple[int, str, bytes]] = []
+        if cache is None:
+            cache = {}
         for tag, (vr, data) in raw.items():
+            last = cache.get(tag)
+            if last is not None and last[0] == data:
+                values[last[1]] = last[2]
+                continue
             decoder = decoders.get(tag)
             if decoder is not None:
-                values[decoder[0]] = decoder[1](data)
+                value = decoder[1](data)
+                cache[tag] = (data, decoder[0], value)
+                values[decoder[0]] = value
             elif tag in _PIXEL_VALUE_TAGS:
-                values[ATTRIBUTES[tag].field] = self._pixel_value(vr, data, raw)
+                # Depends on the VR and on Pixel Representation too: never cached.
+                values[ATTRIBUTES[tag].field] = self._pixel_value(vr, data, context)
             else:
-                names.append((ATTRIBUTES[tag].field, data))
+                names.append((tag, ATTRIBUTES[tag].field, data))
         if names:
             encodings = self._encodings(values.get("specific_character_set"))
-            for name, data in names:
-                values[name] = _name(data, encodings)
+            for tag, name, data in names:
+                value = values[name] = _name(data, encodings)
+                if data.isascii():  # read alike in every character set: safe to reuse
+                    cache[tag] = (data, name, value)
+        return values
+
+    def decode_changed(
+        self,
+        previous: dict[str, Any],
+        raw: dict[int, tuple[bytes, bytes]],
+        changed: frozenset[int],
+        cache: ValueCache | None = None,
+    ) -> dict[str, Any]:
+        """The present (not None) values of ``raw``, given ``previous`` — those of an object
+        whose raw values were the same except for the tags in ``changed``."""
+        if _CONTEXT_TAGS & changed:  # they change how other values read: decode everything
+            return present(self.decode(raw, cache))
+        values = dict(previous)
+        if changed:
+            part = {tag: raw[tag] for tag in changed}
+            charset = raw.get(_SPECIFIC_CHARACTER_SET)
+            if charset is not None:  # names among the changed values are read in it
+                part[_SPECIFIC_CHARACTER_SET] = charset
+            for name, value in self.decode(part, cache, context=raw).items():
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
         return values
 
     def _pixel_value(self, vr: bytes, data: bytes, raw: dict[int, tuple[bytes, bytes]]) -> Any:
@@ -133,7 +189,7 @@ class RawDecoder:
         if vr in (b"US", b"SS"):
             signed = vr == b"SS"
         else:
-            representation = raw.get(0x00280103)
+            representation = raw.get(_PIXEL_REPRESENTATION)
             signed = representation is not None and self._unsigned(representation[1])[0] == 1
         return (self._signed if signed else self._unsigned)(data)[0]
 
@@ -145,6 +201,11 @@ class RawDecoder:
         from pydicom import charset as pydicom_charset
 
         return list(pydicom_charset.convert_encodings(names))
+
+
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """The values that are not None (absent ones take the header's defaults)."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _name(data: bytes, encodings: list[str] | None) -> str | None:

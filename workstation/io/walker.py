@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io.header import PIXEL_DATA, PRESENCE_FLAGS, PixelElement
+from workstation.io.layouts import LayoutMemo, WalkResult
 from workstation.io.sources import Reader
 
 UNDEFINED = 0xFFFFFFFF
@@ -69,28 +69,16 @@ class DeflatedDataset(WalkUnsupported):
     """The dataset is deflated: inflate it (bounded) and walk the result."""
 
 
-@dataclass(slots=True)
-class WalkResult:
-    transfer_syntax: str
-    media_sop_class_uid: str
-    #: tag → (VR as two ASCII bytes or b"" when implicit, raw value bytes)
-    raw: dict[int, tuple[bytes, bytes]]
-    #: tags of PRESENCE_FLAGS found at the top level
-    present: set[int]
-    pixel: PixelElement | None
-    dataset_offset: int
-
-
 class _Window:
     """A sliding view of the object: ``data`` holds the bytes from ``base`` onwards."""
 
     __slots__ = ("base", "data", "reader", "size")
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, first: bytes | None = None) -> None:
         self.reader = reader
         self.size = reader.size
         self.base = 0
-        self.data = reader.pread(0, _CHUNK)
+        self.data = first if first is not None else reader.pread(0, _CHUNK)
 
     def fetch(self, pos: int, n: int) -> None:
         """Make ``data`` cover ``[pos, pos + n)``; raise ``truncated`` if the stream ends first."""
@@ -105,11 +93,16 @@ class _Window:
             raise DicomFileError(ErrorCode.TRUNCATED, f"file ends inside the element at {pos}")
 
 
-def _meta(window: _Window) -> tuple[int, str, str]:
-    """Parse the file meta group; returns the dataset offset, transfer syntax, SOP class."""
+def _meta(window: _Window, trace: list[int] | None) -> tuple[int, str, str]:
+    """Parse the file meta group; returns the dataset offset, transfer syntax, SOP class.
+
+    ``trace`` receives (position, length) of every byte range the result depends on.
+    """
     data = window.data
     if len(data) < _PREAMBLE + 4 or data[_PREAMBLE : _PREAMBLE + 4] != b"DICM":
         raise WalkUnsupported("no DICM prefix")
+    if trace is not None:
+        trace += (_PREAMBLE, 4)
     pos = _PREAMBLE + 4
     transfer_syntax = ""
     sop_class = ""
@@ -122,6 +115,8 @@ def _meta(window: _Window) -> tuple[int, str, str]:
         data, off = window.data, pos - window.base
         group, element, vr = unpack_tag(data, off)
         if group != 0x0002:
+            if trace is not None:
+                trace += (pos, 2)
             break
         if vr in _LONG_VRS:
             if off + 12 > len(data):
@@ -132,6 +127,8 @@ def _meta(window: _Window) -> tuple[int, str, str]:
         else:
             length = unpack_h(data, off + 6)[0]
             header = 8
+        if trace is not None:
+            trace += (pos, header)
         if length == UNDEFINED:
             raise WalkUnsupported("undefined length in the file meta group")
         value_pos = pos + header
@@ -142,6 +139,8 @@ def _meta(window: _Window) -> tuple[int, str, str]:
                 window.fetch(value_pos, length)
             start = value_pos - window.base
             text = window.data[start : start + length].decode("latin-1").strip("\0 ")
+            if trace is not None:
+                trace += (value_pos, length)
             if element == 0x0010:
                 transfer_syntax = text
             else:
@@ -158,9 +157,20 @@ _KEY_CACHE: dict[tuple[bool, int], tuple[Mapping[int, object], dict[int, int], d
 class _Walker:
     """Walks one dataset encoding (explicit/implicit VR, little/big endian)."""
 
-    def __init__(self, window: _Window, explicit: bool, little: bool, max_depth: int) -> None:
+    def __init__(
+        self,
+        window: _Window,
+        explicit: bool,
+        little: bool,
+        max_depth: int,
+        trace: list[int] | None = None,
+    ) -> None:
         order = "<" if little else ">"
         self.window = window
+        #: (position, length) pairs of every element header read, when recording a layout
+        self.trace = trace
+        #: (tag, VR, value position, value length) of each kept value, when recording
+        self.kept: list[tuple[int, bytes, int, int]] | None = None if trace is None else []
         self.explicit = explicit
         self.max_depth = max_depth
         self.unpack_tag = struct.Struct(order + "HH").unpack_from
@@ -198,16 +208,23 @@ class _Walker:
         off = pos - window.base
         group, element = self.unpack_tag(data, off)
         tag = (group << 16) | element
+        trace = self.trace
         if group == 0xFFFE or not explicit:
+            if trace is not None:
+                trace += (pos, 8)
             return tag, b"", self.unpack_l(data, off + 4)[0], 8
         vr = data[off + 4 : off + 6]
         if vr in _LONG_VRS:
             if off + 12 > len(data):
                 raise DicomFileError(ErrorCode.TRUNCATED, "file ends inside an element header")
+            if trace is not None:
+                trace += (pos, 12)
             return tag, vr, self.unpack_l(data, off + 8)[0], 12
         if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
             # Not a VR: the dataset is not encoded as its transfer syntax says (pydicom copes).
             raise WalkUnsupported(f"invalid VR {vr!r} at byte {pos}")
+        if trace is not None:
+            trace += (pos, 8)
         return tag, vr, self.unpack_h(data, off + 6)[0], 8
 
     def skip_sequence(self, pos: int, explicit: bool, depth: int) -> int:
@@ -264,6 +281,7 @@ class _Walker:
         long_vrs = _LONG_VRS
         valid_vrs = _VALID_VRS
         wanted_keys, special = self._keys(wanted)
+        trace, kept = self.trace, self.kept
         data = window.data
         base = window.base
         data_end = base + len(data)
@@ -291,6 +309,8 @@ class _Walker:
                 key, length = unpack_head(data, off)
                 vr = b""
                 value_pos = pos + 8
+            if trace is not None:
+                trace += (pos, value_pos - pos)
             if key in special:
                 tag = special[key]
                 if tag in _PIXEL_TAGS:
@@ -318,6 +338,8 @@ class _Walker:
                     data_end = base + len(data)
                 start = value_pos - base
                 raw[wanted_keys[key]] = (vr, data[start : start + length])
+                if kept is not None:
+                    kept.append((wanted_keys[key], vr, value_pos, length))
             pos = end
         return raw, present, None
 
@@ -357,16 +379,31 @@ def walk_stream(
     *,
     max_depth: int,
     syntax_override: tuple[bool, bool] | None = None,
+    memo: LayoutMemo | None = None,
 ) -> WalkResult:
     """Walk a Part 10 object (preamble, ``DICM``, meta group, dataset).
 
     ``syntax_override`` (explicit, little endian) is used for an inflated deflate dataset, whose
     meta group names the deflate syntax while the bytes that follow are plain explicit VR LE.
+    With a ``memo``, an object laid out like one walked before is checked against that layout
+    instead of walked, and the layout of an object that is walked is remembered.
     """
+    first = None
+    if memo is not None and syntax_override is None:
+        memo.serve(wanted)
+        extent = memo.extent(reader.size)
+        if extent:
+            first = reader.pread(0, extent)
+            replayed = memo.replay(reader.size, first)
+            if replayed is not None:
+                return replayed
+    else:
+        memo = None
     from workstation.io import syntax  # local: keeps this module import-light for workers
 
-    window = _Window(reader)
-    dataset_offset, transfer_syntax, sop_class = _meta(window)
+    window = _Window(reader, first)
+    trace: list[int] | None = None if memo is None else []
+    dataset_offset, transfer_syntax, sop_class = _meta(window, trace)
     if syntax_override is not None:
         explicit, little = syntax_override
     else:
@@ -379,6 +416,10 @@ def walk_stream(
         if ts.deflated:
             raise DeflatedDataset("deflated dataset")
         explicit, little = ts.explicit_vr, ts.little_endian
-    walker = _Walker(window, explicit, little, max_depth)
+    walker = _Walker(window, explicit, little, max_depth, trace)
     raw, present, pixel = walker.walk(dataset_offset, wanted)
-    return WalkResult(transfer_syntax, sop_class, raw, present, pixel, dataset_offset)
+    result = WalkResult(transfer_syntax, sop_class, raw, present, pixel, dataset_offset)
+    if memo is not None and trace is not None and walker.kept is not None:
+        head = window.data if window.base == 0 else first or b""
+        memo.remember(reader, trace, walker.kept, result, head)
+    return result

@@ -44,6 +44,7 @@ from pathlib import Path
 from workstation.core.errors import FileError
 from workstation.io.header import InstanceHeader
 from workstation.io.limits import DEFAULT_LIMITS, Limits
+from workstation.io.reader import HeaderMemo
 from workstation.io.sources import MemorySource, Source
 from workstation.pacs.database import StudyDatabase
 from workstation.pacs.importer import import_sources, thumbnails_from_headers
@@ -136,6 +137,8 @@ class LibraryFiler:
         self._unthumbed: set[str] = set()
         #: Headers of the series filed so far, for their thumbnails (only the filing thread).
         self._kept: dict[str, list[InstanceHeader]] = {}
+        #: Layouts of the objects filed so far: a series' next instance is checked, not walked.
+        self._memo = HeaderMemo()
         self._opened = threading.Event()
         self._owner = threading.get_ident()
         self._db: StudyDatabase | None = None
@@ -347,6 +350,7 @@ class LibraryFiler:
             batch_size=max(1, len(sources)),
             thumbnails=False,
             kept=self._kept,
+            memo=self._memo,
         )
         if sum(len(headers) for headers in self._kept.values()) > MAX_KEPT_HEADERS:
             self._kept.clear()  # their thumbnails read the headers back from the database

@@ -42,6 +42,7 @@ from workstation.io.discover import discover
 from workstation.io.header import InstanceHeader
 from workstation.io.header_codec import header_to_json
 from workstation.io.limits import DEFAULT_LIMITS, Limits
+from workstation.io.reader import HeaderMemo
 from workstation.io.scan import Cancelled, Progress, read_headers
 from workstation.io.sources import FileSource, Source, ZipArchive, ZipMemberSource
 from workstation.pacs import storage
@@ -186,6 +187,7 @@ def import_sources(
     batch_size: int = BATCH_SIZE,
     thumbnails: bool = True,
     kept: dict[str, list[InstanceHeader]] | None = None,
+    memo: HeaderMemo | None = None,
 ) -> ImportReport:
     """:func:`import_paths` for objects already found (files, zip members, bytes in memory).
 
@@ -195,7 +197,8 @@ def import_sources(
     :func:`thumbnails_from_headers` (or :func:`refresh_thumbnails`) for the series the reports
     name, passing the same ``kept`` dict to every call: it collects, per series, the headers
     read of the instances that were filed, their sources the stored copies (never the bytes
-    in memory), so the thumbnails need not read those headers again.
+    in memory), so the thumbnails need not read those headers again. ``memo`` carries the
+    layouts learnt by earlier imports of the same stream (one per filing thread).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -211,7 +214,9 @@ def import_sources(
                 progress(offset + done, total)
 
         try:
-            headers, errors, non_image = read_headers(batch, limits, batch_progress, cancel)
+            headers, errors, non_image = read_headers(
+                batch, limits, batch_progress, cancel, memo or HeaderMemo()
+            )
         except Cancelled:
             report.cancelled = True
             break

@@ -1,0 +1,155 @@
+"""Remembered layouts never change what a header read gives — only how fast it is given.
+
+Every object is read twice: alone (the full walk) and through a memo that has already seen
+objects of the same size and layout (the replay). Header fields, pixel location and errors
+must be identical, for series as the factories write them and for thousands of same-size
+mutants whose damaged bytes may sit in an element header, in a value or in the meta group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from workstation.core.errors import DicomFileError
+from workstation.io.reader import HeaderMemo, NotAnImage, read_header
+from workstation.io.scan import read_headers
+from workstation.io.sources import FileSource, MemorySource, Source
+from workstation.testing.factories import SeriesSpec, write_series
+from workstation.testing.fuzz import FUZZ_LIMITS, default_seeds
+
+_NOT_COMPARED = {"source"}
+#: pydicom, reading the mutants the walker refuses, warns about the damaged values it meets.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _outcome(source: Source, memo: HeaderMemo | None) -> Any:
+    try:
+        header = read_header(source, FUZZ_LIMITS, memo)
+    except NotAnImage:
+        return "non_image"
+    except DicomFileError as error:
+        return f"error:{error.code.value}"
+    return {f.name: getattr(header, f.name) for f in fields(header) if f.name not in _NOT_COMPARED}
+
+
+def _assert_same_with_and_without(sources: list[Source]) -> HeaderMemo:
+    memo = HeaderMemo()
+    for source in sources:
+        assert _outcome(source, memo) == _outcome(source, None), source.display
+    return memo
+
+
+@pytest.mark.parametrize(
+    "transfer_syntax",
+    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian],
+    ids=lambda uid: uid.name,
+)
+def test_a_series_is_replayed_and_reads_as_walked(tmp_path, transfer_syntax) -> None:
+    spec = SeriesSpec(
+        rows=16,
+        columns=12,
+        n_slices=6,
+        phases=3,
+        transfer_syntax=transfer_syntax,
+        write_smallest_largest=True,
+        shuffle=True,
+    )
+    written = write_series(tmp_path, spec)
+    memo = _assert_same_with_and_without([FileSource(p) for p in written.paths])
+    # The series' objects share layouts: most of them were checked, not walked.
+    assert memo.layouts.replayed >= len(written.paths) // 2
+    assert memo.layouts.walked + memo.layouts.replayed == len(written.paths)
+
+
+def test_names_in_a_character_set_follow_each_object(tmp_path) -> None:
+    """Values that change how others read (Specific Character Set) are never reused wrongly."""
+    spec = SeriesSpec(rows=4, columns=4, n_slices=1, specific_character_set="ISO_IR 100")
+    (original,) = write_series(tmp_path, spec).paths
+    # Names of the same byte length in two character sets: one layout for all four copies.
+    variants = [("ISO_IR 100", "Müller^Jörg"), ("ISO_IR 144", "Иванов^Петр")] * 2
+    paths = []
+    for index, (charset, name) in enumerate(variants):
+        dataset = pydicom.dcmread(original)
+        dataset.SpecificCharacterSet = charset
+        dataset.PatientName = name
+        dataset.InstanceNumber = index + 1
+        paths.append(tmp_path / f"copy{index}.dcm")
+        dataset.save_as(paths[-1])
+    assert len({path.stat().st_size for path in paths}) == 1
+    sources = [FileSource(p) for p in paths]
+    memo = _assert_same_with_and_without(sources)
+    assert memo.layouts.replayed == 3
+    names = [header.patient_name for header in read_headers(sources)[0]]
+    assert names == [name for _, name in variants]
+
+
+def _mutants(data: bytes, rng: Random, count: int) -> list[bytes]:
+    """Same-size copies with a few bytes overwritten before the pixel data."""
+    pixel = data.rfind(b"\xe0\x7f\x10\x00")
+    limit = pixel + 12 if pixel > 0 else min(len(data), 4096)
+    found = []
+    for _ in range(count):
+        mutant = bytearray(data)
+        for _ in range(rng.choice((1, 1, 2, 4))):
+            position = rng.randrange(128, limit)
+            mutant[position] = rng.choice((0, 0xFF, rng.randrange(256), mutant[position] ^ 1))
+        found.append(bytes(mutant))
+    return found
+
+
+def test_same_size_mutants_read_alike_with_and_without_the_memo(tmp_path) -> None:
+    rng = Random(20261129)
+    seeds = default_seeds(tmp_path)
+    checked = 0
+    for name, data in seeds.items():
+        memo = HeaderMemo()
+        # The memo learns the seed's layout first, so that every mutant is tried against it.
+        _outcome(MemorySource(data, name), memo)
+        for index, mutant in enumerate(_mutants(data, rng, 150)):
+            source = MemorySource(mutant, f"{name}#{index}")
+            assert _outcome(source, memo) == _outcome(source, None), source.display
+            checked += 1
+    assert checked >= 1500
+
+
+def test_a_file_read_into_a_layout_of_its_size_but_not_its_shape_is_walked(tmp_path) -> None:
+    """Two objects of one size whose elements differ: the second must not be replayed."""
+    spec = SeriesSpec(rows=4, columns=4, n_slices=1, series_description="AB")
+    (original,) = write_series(tmp_path, spec).paths
+    first, second = tmp_path / "first.dcm", tmp_path / "second.dcm"
+    dataset = pydicom.dcmread(original)
+    del dataset.StudyID
+    dataset.save_as(first)
+    del dataset.SeriesDescription  # 8 + 2 bytes fewer ...
+    dataset.StudyID = "12"  # ... and 8 + 2 bytes more, at another place
+    dataset.save_as(second)
+    assert first.stat().st_size == second.stat().st_size
+    memo = _assert_same_with_and_without([FileSource(first), FileSource(second)])
+    assert (memo.layouts.walked, memo.layouts.replayed) == (2, 0)
+    assert read_header(FileSource(second), memo=memo).series_description == ""
+
+
+def test_a_memo_serves_one_set_of_wanted_tags() -> None:
+    from workstation.io.layouts import LayoutMemo
+
+    memo = LayoutMemo()
+    memo.serve({1: None})
+    with pytest.raises(ValueError):
+        memo.serve({1: None})
+
+
+def test_values_cached_for_one_byte_order_are_not_used_for_the_other(tmp_path: Path) -> None:
+    little = write_series(tmp_path / "le", SeriesSpec(rows=4, columns=4, n_slices=2))
+    big = write_series(
+        tmp_path / "be",
+        SeriesSpec(rows=4, columns=4, n_slices=2, transfer_syntax=ExplicitVRBigEndian),
+    )
+    sources = [FileSource(p) for p in (*little.paths, *big.paths)]
+    _assert_same_with_and_without(sources)
