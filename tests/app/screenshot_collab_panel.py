@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +94,11 @@ def main() -> int:
     window.resize(1600, 1000)
     window.move(0, 0)
     window.show()
+    wait_until(app, services.late_panels_added.is_set)  # built just after the first paint
     binding = services.collaboration
     assert binding is not None
     # The reader has dragged the splitters: the panel over most of the right-hand column. Set
     # before the images open, so the viewports are made at their final size.
-    for _ in range(20):
-        app.processEvents()  # the panel joins the Measurements tabs once the window is up
-        time.sleep(0.01)
     window.docks["Collaboration"].raise_()
     window.resizeDocks([window.docks["Collaboration"]], [420], Qt.Orientation.Horizontal)
     window.resizeDocks(

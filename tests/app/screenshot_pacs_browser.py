@@ -98,7 +98,9 @@ def main() -> int:
         window.resize(1600, 1000)
         window.move(0, 0)
         window.show()
+        _wait(app, services.late_panels_added.is_set)  # built just after the first paint
         binding = services.pacs
+        assert binding is not None
         _wait(app, lambda: binding.ready)
         window.docks["PACS"].raise_()
         browser = binding.browser

@@ -592,6 +592,8 @@ def test_a_study_shared_with_another_hospital_arrives_de_identified_and_opens(
     monkeypatch.setenv("WORKSTATION_SITE_CONFIG", str(site_file))
     window, carol = build_main_window()
     qtbot.addWidget(window)
+    window.show()  # the panel is built just after the window's first paint
+    qtbot.waitUntil(carol.late_panels_added.is_set, timeout=WAIT_MS)
     try:
         binding = carol.collaboration
         assert binding is not None

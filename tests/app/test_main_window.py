@@ -220,3 +220,72 @@ def test_panels_tabbed_before_the_first_show_are_tabbed_once_shown(qtbot, home) 
         qtbot.waitUntil(lambda: not late.visibleRegion().isEmpty())
     finally:
         services.shutdown()
+
+
+def test_network_panels_fill_their_reserved_docks_after_the_first_paint(qtbot, home) -> None:
+    from workstation.app.composition import build_main_window
+    from workstation.ui.collab_panel import CollabPanel
+    from workstation.ui.remote_browser import RemoteBrowser
+    from workstation.ui.transfers_panel import TransfersPanel
+
+    window, services = build_main_window()
+    qtbot.addWidget(window)
+    try:
+        docks = window.docks
+        # Placed before the first paint, so the layout does not move when the panels come.
+        for title in ("PACS", "Transfers", "Collaboration"):
+            assert docks[title].widget().objectName() == f"{title} (reserved)"
+        assert services.pacs is None and services.collaboration is None
+        window.resize(1400, 900)
+        window.show()
+        qtbot.waitUntil(services.late_panels_added.is_set, timeout=20000)
+        assert isinstance(docks["PACS"].widget(), RemoteBrowser)
+        assert isinstance(docks["Transfers"].widget(), TransfersPanel)
+        assert isinstance(docks["Collaboration"].widget(), CollabPanel)
+        assert services.pacs is not None and services.collaboration is not None
+        assert docks["PACS"] in window.tabifiedDockWidgets(docks["Studies"])
+        assert docks["Collaboration"] in window.tabifiedDockWidgets(docks["Measurements"])
+        # Work asked for once the window has painted runs soon, on the event loop.
+        ran: list[bool] = []
+        window.after_first_paint(lambda: ran.append(True))
+        qtbot.waitUntil(lambda: ran == [True])
+    finally:
+        services.shutdown()
+
+
+def test_the_first_paint_waits_for_neither_the_network_panels_nor_the_dicom_engine(
+    tmp_path,
+) -> None:
+    """What the window needs to be seen is imported before it paints; the rest after."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from workstation.app.composition import build_main_window
+window, services = build_main_window()
+window.show(); app.processEvents()  # offscreen, this paints the window
+heavy = ("workstation.app.pacs_binding", "workstation.app.collaboration", "workstation.io.scan",
+         "pydicom", "vtkmodules.vtkRenderingCore", "torch", "httpx")
+at_paint = sorted(name for name in heavy if name in sys.modules)
+while not services.late_panels_added.is_set():
+    app.processEvents()
+print(json.dumps([at_paint, services.pacs is not None, services.collaboration is not None]))
+services.shutdown()
+"""
+    environment = dict(os.environ, WORKSTATION_HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    at_paint, pacs, collaboration = json.loads(done.stdout.strip().splitlines()[-1])
+    assert at_paint == []
+    assert pacs and collaboration

@@ -155,7 +155,9 @@ def _start_app(qtbot, monkeypatch, site: Path) -> App:  # type: ignore[no-untype
     qtbot.addWidget(window)
     window.resize(1500, 950)
     window.show()
+    qtbot.waitUntil(services.late_panels_added.is_set, timeout=20000)
     binding = services.pacs
+    assert binding is not None
     qtbot.waitUntil(lambda: binding.ready, timeout=20000)
     return App(window, services, binding, binding.browser, binding.transfers)
 

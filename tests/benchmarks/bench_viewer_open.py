@@ -3,9 +3,10 @@
     QT_QPA_PLATFORM=offscreen VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow \\
         .venv/bin/python tests/benchmarks/bench_viewer_open.py [--repeat 5]
 
-1. Cold start: a fresh process that shows the main window (and exits), against a fresh process
-   that imports ``PySide6.QtWidgets`` and shows an empty ``QWidget`` — the floor any Qt app
-   pays. Target: at most 4× the floor.
+1. Cold start: a fresh process until the main window has painted for the first time, against a
+   fresh process that imports ``PySide6.QtWidgets`` and paints an empty ``QWidget`` — the
+   floor any Qt app pays. Target: at most 4× the floor. Also printed: until the panels built
+   after the first paint (PACS, Collaboration) are there, and the whole process to its exit.
 2. First image: the 400 × 512² CT of ``bench_load.py`` imported into a library, the main window
    open; the time from "open this series" (a double-click in the browser) to the first image
    rendered in the viewport, split into reading the headers, loading the shown slice, and the
@@ -32,29 +33,42 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+# Each child prints CLOCK_MONOTONIC (shared by all processes) when its window has painted
+# (offscreen, the first processEvents after show paints it) and, for ours, when the panels
+# built after the first paint are there.
 _FLOOR = """
+import time
 from PySide6.QtWidgets import QApplication, QWidget
 app = QApplication([])
 w = QWidget(); w.resize(1600, 1000); w.show(); app.processEvents()
+print(time.monotonic(), time.monotonic())
 """
 _WORKSTATION = """
-import os
+import time
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from workstation.app.composition import build_main_window
 window, services = build_main_window()
 window.resize(1600, 1000); window.show(); app.processEvents()
+painted = time.monotonic()
+while not services.late_panels_added.is_set():
+    app.processEvents()
+print(painted, time.monotonic())
 services.shutdown()
 """
 
 
-def _process_seconds(code: str, home: Path) -> float:
+def _process_seconds(code: str, home: Path) -> tuple[float, float, float]:
+    """Seconds from the start of a process to its first paint, to its complete window, and to
+    its exit."""
     environment = dict(os.environ, WORKSTATION_HOME=str(home))
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", code], env=environment, check=True, stdout=subprocess.DEVNULL
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=environment, check=True, capture_output=True, text=True
     )
-    return time.perf_counter() - started
+    ended = time.monotonic()
+    painted, complete = (float(value) for value in done.stdout.split()[-2:])
+    return painted - started, complete - started, ended - started
 
 
 def cold_start(repeat: int, home: Path) -> None:
@@ -62,12 +76,22 @@ def cold_start(repeat: int, home: Path) -> None:
     _process_seconds(_WORKSTATION, home)
     floor = [_process_seconds(_FLOOR, home) for _ in range(repeat)]
     ours = [_process_seconds(_WORKSTATION, home) for _ in range(repeat)]
-    f, o = statistics.median(floor), statistics.median(ours)
+    f_paint, f_exit = (statistics.median(run[i] for run in floor) for i in (0, 2))
+    o_paint, o_complete, o_exit = (statistics.median(run[i] for run in ours) for i in (0, 1, 2))
     print("cold start to the first window (fresh processes, median)")
-    print(f"  PySide6 QWidget floor   {1000 * f:7.0f} ms")
+    print(f"  PySide6 QWidget floor, to its first paint  {1000 * f_paint:7.0f} ms")
     print(
-        f"  workstation main window {1000 * o:7.0f} ms   = {o / f:.2f}× the floor "
-        f"(target ≤ 4×: {'met' if o / f <= 4 else 'NOT MET'})"
+        f"  workstation, to the main window's first paint {1000 * o_paint:7.0f} ms"
+        f"   = {o_paint / f_paint:.2f}× the floor "
+        f"(target ≤ 4×: {'met' if o_paint / f_paint <= 4 else 'NOT MET'})"
+    )
+    print(
+        f"  workstation, until the panels built after the first paint are there "
+        f"{1000 * o_complete:7.0f} ms = {o_complete / f_paint:.2f}×"
+    )
+    print(
+        f"  whole processes to their exit: floor {1000 * f_exit:.0f} ms, "
+        f"workstation {1000 * o_exit:.0f} ms = {o_exit / f_exit:.2f}×"
     )
 
 

@@ -41,6 +41,7 @@ from workstation.app.collab_text import (
     when,
 )
 from workstation.app.early_imports import DICOM, settle_imports
+from workstation.app.late_panels import reserve_collaboration_dock
 from workstation.collab.store import AnnotationStore
 from workstation.core.annotations import Annotation
 from workstation.core.errors import WorkstationError
@@ -766,8 +767,8 @@ def add_collaboration_panel(window: MainWindow, services: Services) -> Collabora
     Without an annotation store there is nothing to sync: the panel says so.
     """
     panel = CollabPanel(window)
-    # The measurement list stays the tab shown first.
-    window.add_panel("Collaboration", panel, tab_with="Measurements", in_front=False)
+    reserve_collaboration_dock(window)
+    window.add_panel("Collaboration", panel)
     store = services.store
     if store is None:
         panel.set_message("Collaboration is unavailable: the annotation store could not be opened.")

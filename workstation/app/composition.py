@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog
 
 from workstation import paths
 from workstation.app.ai_binding import AiPanelBinding
-from workstation.app.collaboration import CollaborationBinding, add_collaboration_panel
-from workstation.app.early_imports import DICOM, settle_imports
+from workstation.app.early_imports import DICOM, ENGINE, settle_imports
 from workstation.app.expert import ExpertModules
 from workstation.app.importing import ImportJob, describe
-from workstation.app.pacs_binding import PacsBinding
-from workstation.app.pacs_panels import add_pacs_panels
+from workstation.app.late_panels import add_after_first_paint
 from workstation.app.workstation import Workstation
 from workstation.collab import AnnotationStore, StoreError
 from workstation.core.errors import WorkstationError
@@ -27,16 +26,17 @@ from workstation.core.study import format_date, format_patient_name
 from workstation.pacs import (
     StudyDatabase,
     StudyDatabaseError,
-    delete_series,
-    delete_study,
     find_studies,
     open_database,
-    scan_series,
 )
 from workstation.ui.ai_panel import AiPanel
 from workstation.ui.browser import StudyBrowser
 from workstation.ui.main_window import MainWindow
 from workstation.ui.viewport_grid import ViewportGrid
+
+if TYPE_CHECKING:
+    from workstation.app.collaboration import CollaborationBinding
+    from workstation.app.pacs_binding import PacsBinding
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class Services:
         self.collaboration: CollaborationBinding | None = None
         self.ai_binding: AiPanelBinding | None = None
         self.pacs: PacsBinding | None = None
+        #: Set once the panels built after the first paint (PACS, Collaboration) are there.
+        self.late_panels_added = threading.Event()
+        self.closed = False
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -76,6 +79,9 @@ class Services:
     def open_series(self, series_uids: list[str]) -> list[str]:
         if self.database is None:
             return []
+        settle_imports(DICOM, ENGINE)
+        from workstation.pacs import scan_series
+
         opened: list[str] = []
         for uid in series_uids:
             opened += self.workstation.open_scan(scan_series(self.database, uid))
@@ -153,10 +159,14 @@ class Services:
 
     def delete_study(self, study_uid: str) -> None:
         if self.database is not None:
+            from workstation.pacs import delete_study
+
             delete_study(self.database, study_uid)
 
     def delete_series(self, series_uid: str) -> None:
         if self.database is not None:
+            from workstation.pacs import delete_series
+
             delete_series(self.database, series_uid)
 
     # --- exports ------------------------------------------------------------------------------
@@ -360,6 +370,7 @@ class Services:
         return titles
 
     def shutdown(self) -> None:
+        self.closed = True
         if self.experts is not None:
             self.experts.shutdown()
         if self.collaboration is not None:
@@ -450,8 +461,7 @@ def build_main_window() -> tuple[MainWindow, Services]:
         }
     )
     _add_ai_panel(window, services)
-    add_collaboration_panel(window, services)
-    add_pacs_panels(window, services)
+    add_after_first_paint(window, services)
     if browser is not None:
         browser.open_series.connect(services.open_series)
         browser.delete_study.connect(services.delete_study)

@@ -27,6 +27,10 @@ import threading
 DICOM = "pydicom"
 DIMSE = "pynetdicom"
 PYDANTIC = "pydantic._internal._validators"
+#: Our DICOM engine and the library's importer: not needed for the window's first paint, so
+#: imported just after it (or by the first thread that needs them), whole, under the lock.
+ENGINE = "workstation.io.progressive"  # reading, assembling and loading stacks
+LIBRARY_IMPORT = "workstation.pacs.importer"  # ... and indexing files into the library
 
 _lock = threading.Lock()
 

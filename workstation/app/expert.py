@@ -157,11 +157,18 @@ class ExpertModules(QObject):
                     from workstation.inference.discovery import discover
 
                     registry = discover()
-                self._discovered.emit(registry, "")
             # A broken plugin folder must not stop the app: the panel says what failed.
             except Exception as error:
                 log.exception("plugin discovery failed")
-                self._discovered.emit(None, str(error))
+                announce(None, str(error))
+            else:
+                announce(registry, "")
+
+        def announce(registry: Registry | None, error: str) -> None:
+            try:
+                self._discovered.emit(registry, error)
+            except RuntimeError:  # the window closed while the folders were read
+                log.debug("plugin discovery finished after the window closed")
 
         threading.Thread(target=work, name="plugin-discovery", daemon=True).start()
 

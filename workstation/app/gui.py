@@ -21,7 +21,6 @@ def run_gui(paths: Sequence[Path] = (), *, demo: bool = False) -> int:
     from workstation.app.early_imports import settle_lazy_modules
 
     settle_lazy_modules()  # before Qt: see the module's note
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from workstation import __version__
@@ -36,9 +35,11 @@ def run_gui(paths: Sequence[Path] = (), *, demo: bool = False) -> int:
 
     window, services = build_main_window()
     window.showMaximized()  # a reading room uses the whole screen
-    QTimer.singleShot(0, window.grid.materialize)  # viewports (VTK) once the window is up
+    # The viewports (VTK) and the studies once the window has been seen: a timer alone can
+    # fire before the window's first paint.
+    window.after_first_paint(window.grid.materialize)
     if demo:
-        QTimer.singleShot(0, services.open_demo)
+        window.after_first_paint(services.open_demo)
     elif paths:
-        QTimer.singleShot(0, lambda: services.open_paths([Path(p) for p in paths]))
+        window.after_first_paint(lambda: services.open_paths([Path(p) for p in paths]))
     return int(app.exec())

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from workstation.app.early_imports import DICOM, settle_imports
-from workstation.pacs import ImportReport, import_paths, open_database
+from workstation.app.early_imports import DICOM, LIBRARY_IMPORT, settle_imports
+
+if TYPE_CHECKING:
+    from workstation.pacs import ImportReport
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,9 @@ class ImportJob(QObject):
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        settle_imports(DICOM)
+        settle_imports(DICOM, LIBRARY_IMPORT)
+        from workstation.pacs import import_paths, open_database
+
         try:
             # SQLite connections belong to the thread that opens them.
             with open_database() as db:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from workstation.core.scene import ImageLayer, LayerInfo
 from workstation.core.study import Patient, Series, Study
 from workstation.core.volume import Volume
-from workstation.io import DicomStack
+
+if TYPE_CHECKING:
+    from workstation.io import DicomStack
 
 
 def layer_id(stack: DicomStack) -> str:

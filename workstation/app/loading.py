@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from workstation.app.early_imports import DICOM, settle_imports
+from workstation.app.early_imports import DICOM, ENGINE, settle_imports
 from workstation.core.errors import ErrorCode, FileError
 from workstation.core.scene import Scene
-from workstation.io.progressive import ProgressiveLoad
+
+if TYPE_CHECKING:
+    from workstation.io.progressive import ProgressiveLoad
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class LayerLoader(QObject):
             thread.join(timeout)
 
     def _run(self, layer_id: str, load: ProgressiveLoad, first: int) -> None:
-        settle_imports(DICOM)
+        settle_imports(DICOM, ENGINE)
         array = load.array
         try:
             load.run(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 
+from workstation.app.late_panels import reserve_pacs_docks
 from workstation.app.pacs_binding import PacsBinding
 from workstation.core.study import format_date, format_patient_name
 from workstation.ui.remote_browser import RemoteBrowser
@@ -29,20 +30,9 @@ def add_pacs_panels(window: MainWindow, services: Services) -> PacsBinding:
     """
     browser = RemoteBrowser(window)
     transfers = TransfersPanel(window)
-    left = Qt.DockWidgetArea.LeftDockWidgetArea
-    studies = window.docks.get("Studies")
-    if studies is not None:
-        # Transfers first, so it lands under Studies (a dock split beside a tabbed one would
-        # become one more tab), then PACS as a tab of Studies: search and progress side by side.
-        transfers_dock = window.add_panel("Transfers", transfers, left)
-        window.add_panel("PACS", browser, left, tab_with="Studies", in_front=False)  # library first
-        # A little wider than the library alone needs: name, ID, date, modality and the
-        # start of the description side by side in the PACS results.
-        window.resizeDocks([studies], [470], Qt.Orientation.Horizontal)
-    else:
-        window.add_panel("PACS", browser, left)
-        transfers_dock = window.add_panel("Transfers", transfers, left)
-    window.resizeDocks([transfers_dock], [240], Qt.Orientation.Vertical)
+    reserve_pacs_docks(window)
+    window.add_panel("PACS", browser)
+    window.add_panel("Transfers", transfers)
 
     library_browser = services.browser
     binding = PacsBinding(

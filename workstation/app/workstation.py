@@ -9,16 +9,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from workstation.app.early_imports import ENGINE, settle_imports
 from workstation.app.layers import new_layer
 from workstation.app.loading import LayerLoader
 from workstation.core.errors import DicomFileError, FileError, WorkstationError
 from workstation.core.scene import Scene
 from workstation.core.volume import StackKind
-from workstation.io import DicomStack, ScanResult, scan
-from workstation.io.progressive import ProgressiveLoad
+
+if TYPE_CHECKING:
+    # The engine loads with the first study opened (or just after the window's first paint).
+    from workstation.io import DicomStack, ScanResult
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,18 @@ class Workstation(QObject):
         existing = [Path(p) for p in paths if Path(p).exists()]
         if not existing:
             return []
+        settle_imports(ENGINE)
+        from workstation.io import scan
+
         result = scan(list(existing))
         return self.open_scan(result)
 
     def open_scan(self, result: ScanResult) -> list[str]:
         """Open the stacks of a scan as layers; report files that could not be used."""
+        settle_imports(ENGINE)
+        from workstation.io import DicomStack
+        from workstation.io.progressive import ProgressiveLoad
+
         opened: list[str] = []
         failures: list[str] = []
         for patient, study, series, stack in result.tree.iter_stacks():

@@ -24,22 +24,63 @@ PACS connectivity (imported on demand, not here: they pull in httpx and pynetdic
 - :mod:`~workstation.pacs.errors`: :class:`PacsError` and its reasons.
 """
 
-from workstation.pacs.database import (
-    StudyDatabase,
-    StudyDatabaseError,
-    database_path,
-    open_database,
-)
-from workstation.pacs.importer import (
-    ImportReport,
-    import_paths,
-    import_sources,
-    make_missing_thumbnails,
-)
-from workstation.pacs.loading import scan_series, scan_sources, series_sources
-from workstation.pacs.queries import find_studies, instance_count, study_count
-from workstation.pacs.records import SeriesRecord, StudyRecord, Thumbnail
-from workstation.pacs.removal import delete_series, delete_study
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workstation.pacs.database import (
+        StudyDatabase,
+        StudyDatabaseError,
+        database_path,
+        open_database,
+    )
+    from workstation.pacs.importer import (
+        ImportReport,
+        import_paths,
+        import_sources,
+        make_missing_thumbnails,
+    )
+    from workstation.pacs.loading import scan_series, scan_sources, series_sources
+    from workstation.pacs.queries import find_studies, instance_count, study_count
+    from workstation.pacs.records import SeriesRecord, StudyRecord, Thumbnail
+    from workstation.pacs.removal import delete_series, delete_study
+
+#: Where each name lives. The package imports a module when one of its names is first used:
+#: the window's start needs the database and its queries, not the DICOM engine that
+#: importing and loading pull in.
+_HOMES = {
+    "StudyDatabase": "database",
+    "StudyDatabaseError": "database",
+    "database_path": "database",
+    "open_database": "database",
+    "ImportReport": "importer",
+    "import_paths": "importer",
+    "import_sources": "importer",
+    "make_missing_thumbnails": "importer",
+    "scan_series": "loading",
+    "scan_sources": "loading",
+    "series_sources": "loading",
+    "find_studies": "queries",
+    "instance_count": "queries",
+    "study_count": "queries",
+    "SeriesRecord": "records",
+    "StudyRecord": "records",
+    "Thumbnail": "records",
+    "delete_series": "removal",
+    "delete_study": "removal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ImportReport",

@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QPaintEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -78,6 +79,10 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         # Tab groups asked for before the first show: (beside, new dock, new dock in front).
         self._pending_tabs: list[tuple[QDockWidget, QDockWidget, bool]] = []
+        #: Docks placed before their panel exists (see :meth:`reserve_panel`).
+        self._reserved: set[str] = set()
+        #: Work that waits for the first paint (see :meth:`after_first_paint`); None once done.
+        self._after_paint: list[Callable[[], Any]] | None = []
         self.panels_menu: QMenu | None = None
         self.callbacks: dict[str, Callable[[], Any]] = {}
         self._connected: set[int] = set()
@@ -139,8 +144,15 @@ class MainWindow(QMainWindow):
         ``in_front``: whether the new panel is the tab shown, else the one it joins stays.
         Before the window is first shown the tab group is made when it is: tabifying earlier,
         once a few tab groups exist, leaves a stale tab bar painted over the viewports (Qt's
-        main-window layout).
+        main-window layout). A panel whose dock was reserved fills it, where it was placed.
         """
+        if title in self._reserved:
+            self._reserved.discard(title)
+            dock = self.docks[title]
+            placeholder = dock.widget()
+            dock.setWidget(widget)
+            placeholder.deleteLater()
+            return dock
         dock = self._dock(title, widget, area)
         beside = self.docks.get(tab_with or "")
         if beside is not None:
@@ -149,6 +161,39 @@ class MainWindow(QMainWindow):
             else:
                 self._pending_tabs.append((beside, dock, in_front))
         return dock
+
+    def reserve_panel(
+        self,
+        title: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        *,
+        tab_with: str | None = None,
+        in_front: bool = True,
+    ) -> QDockWidget:
+        """Place an empty dock for a panel built later (:meth:`add_panel` with this title
+        fills it): the window's layout is final at its first paint, and does not jump when
+        panels built after it arrive."""
+        placeholder = QWidget()
+        placeholder.setObjectName(f"{title} (reserved)")
+        dock = self.add_panel(title, placeholder, area, tab_with=tab_with, in_front=in_front)
+        self._reserved.add(title)
+        return dock
+
+    def after_first_paint(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` on the event loop once the window has painted for the first time
+        (soon, if it already has): for work the user should not wait for to see the window."""
+        if self._after_paint is None:
+            QTimer.singleShot(0, self, callback)
+        else:
+            self._after_paint.append(callback)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if self._after_paint is not None:
+            waiting, self._after_paint = self._after_paint, None
+            for callback in waiting:
+                # Posted, not called: the paint finishes and reaches the screen first.
+                QTimer.singleShot(0, self, callback)
 
     def _tabify(self, beside: QDockWidget, dock: QDockWidget, in_front: bool) -> None:
         self.tabifyDockWidget(beside, dock)
