@@ -12,7 +12,8 @@
    rendered in the viewport, split into reading the headers, loading the shown slice, and the
    render. Target: at most 50 ms.
 3. MPR plane extraction at 512²: an axial, coronal and sagittal plane (numpy views copied into
-   a display buffer) and an oblique plane (VTK's reslice), against the target of 1 ms.
+   a display buffer) and an oblique plane (VTK's reslice) — previewed while it moves,
+   trilinear once it rests — against the target of 1 ms.
 
 Not collected by pytest; it prints and never fails on speed.
 """
@@ -180,33 +181,46 @@ def plane_extraction(repeat: int) -> None:
 
 
 def _oblique(array: object, repeat: int) -> None:
+    """An oblique 512² plane as the viewer resamples it: a preview while the plane moves (the
+    crosshair turning, a scroll through the oblique stack), trilinear once it rests."""
     import numpy as np
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkImagingCore import vtkImageReslice
 
+    from workstation.render.slice_view import PREVIEW_STEP
+
     data = np.asarray(array)
     image = vtkImageData()
     image.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
     image.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
-    reslice = vtkImageReslice()
-    reslice.SetInputData(image)
-    reslice.SetOutputDimensionality(2)
-    reslice.SetOutputExtent(0, 511, 0, 511, 0, 0)
-    reslice.SetResliceAxesDirectionCosines(0.9, 0.3, 0.3, -0.3, 0.95, 0.0, -0.3, -0.1, 0.95)
-    reslice.SetResliceAxesOrigin(256, 256, 200)
-    reslice.SetInterpolationModeToLinear()
-    times = []
-    for step in range(max(repeat, 10)):
-        reslice.SetResliceAxesOrigin(256, 256, 150 + step)
-        started = time.perf_counter()
-        reslice.Update()
-        times.append(time.perf_counter() - started)
-    median = statistics.median(times)
+
+    def median_ms(step: int, linear: bool) -> float:
+        reslice = vtkImageReslice()
+        reslice.SetInputData(image)
+        reslice.SetOutputDimensionality(2)
+        reslice.SetOutputSpacing(step, step, 1.0)
+        reslice.SetOutputExtent(0, 511 // step, 0, 511 // step, 0, 0)
+        reslice.SetResliceAxesDirectionCosines(0.9, 0.3, 0.3, -0.3, 0.95, 0.0, -0.3, -0.1, 0.95)
+        if linear:
+            reslice.SetInterpolationModeToLinear()
+        else:
+            reslice.SetInterpolationModeToNearestNeighbor()
+        times = []
+        for index in range(max(repeat, 10) * 3):
+            reslice.SetResliceAxesOrigin(256, 256, 150 + index)
+            started = time.perf_counter()
+            reslice.Update()
+            times.append(time.perf_counter() - started)
+        return 1000 * statistics.median(times)
+
+    moving = median_ms(PREVIEW_STEP, linear=False)
+    resting = median_ms(1, linear=True)
     print(
-        f"  oblique   {1000 * median:6.3f} ms (vtkImageReslice, trilinear) "
-        f"(target ≤ 1 ms: {'met' if median <= 0.001 else 'NOT MET'})"
+        f"  oblique, moving: {moving:6.3f} ms (preview: every {PREVIEW_STEP}nd pixel, nearest) "
+        f"(target ≤ 1 ms: {'met' if moving <= 1 else 'NOT MET'})"
     )
+    print(f"  oblique, at rest: {resting:6.3f} ms (trilinear, once the plane stops moving)")
 
 
 def main() -> int:

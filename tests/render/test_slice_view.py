@@ -475,3 +475,49 @@ def test_oblique_ladder_covers_the_volume() -> None:
     assert step == 1.0 and high - low + 1 == 19  # 20 mm of slices at 1 mm steps, inset
     assert plane.shape == (20, 30)
     assert isinstance(plane, Plane)
+
+
+def _resliced(view: SliceView) -> npt.NDArray[np.generic]:
+    """The plane the view last resampled, as an array ``[row, column]``."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    view._reslice.Update()
+    output = view._reslice.GetOutput()
+    columns, rows, _ = output.GetDimensions()
+    return vtk_to_numpy(output.GetPointData().GetScalars()).reshape(rows, columns)
+
+
+def test_moving_oblique_planes_are_previewed_and_refined_when_they_rest() -> None:
+    rng = np.random.default_rng(7)
+    scene = make_scene(rng.integers(0, 1000, (16, 48, 48)).astype(np.int16))
+    off = Offscreen(scene)
+    base = off.view.plane
+    assert base is not None
+    tilted = oblique_plane(base.center, (0.9, 0.3, 0.3), (-0.3, 0.95, 0.0), (1.0, 1.0), (48, 48))
+    off.view.preview_oblique = True
+    off.view.set_oblique(tilted)  # a plane on its own: trilinear at once
+    assert not off.view.previewing
+    full = _resliced(off.view).copy()
+    assert full.shape == (48, 48)
+    off.view.set_slice(off.view.slice_index + 1)  # follows at once: the plane is moving
+    off.view.set_slice(off.view.slice_index - 1)
+    assert off.view.previewing
+    preview = _resliced(off.view)
+    assert preview.shape == (24, 24)  # every second pixel of each row and column
+    off.pixels()
+    assert off.view.refine()
+    assert not off.view.previewing and not off.view.refine()
+    np.testing.assert_array_equal(_resliced(off.view), full)  # the same plane, trilinear again
+
+
+def test_views_that_do_not_ask_for_previews_never_get_one() -> None:
+    rng = np.random.default_rng(8)
+    scene = make_scene(rng.integers(0, 1000, (16, 48, 48)).astype(np.int16))
+    off = Offscreen(scene)  # snapshots: preview_oblique stays off
+    base = off.view.plane
+    assert base is not None
+    tilted = oblique_plane(base.center, (0.9, 0.3, 0.3), (-0.3, 0.95, 0.0), (1.0, 1.0), (48, 48))
+    off.view.set_oblique(tilted)
+    for _ in range(3):
+        off.view.set_slice(off.view.slice_index + 1)
+        assert not off.view.previewing and _resliced(off.view).shape == (48, 48)

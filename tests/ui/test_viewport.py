@@ -495,6 +495,22 @@ def test_rotating_the_mpr_tilts_the_other_planes(qtbot: QtBot, scene: Scene) -> 
     assert coronal.orientation is Orientation.CORONAL
 
 
+def test_turning_the_crosshair_previews_the_moving_planes_then_refines_them(
+    qtbot: QtBot, scene: Scene
+) -> None:
+    axial = make_viewport(qtbot, scene, "ct")
+    coronal = make_viewport(qtbot, scene, "ct", Orientation.CORONAL)
+    axial.set_tool(Tool.CROSSHAIR)
+    click(axial, widget_pos(axial, lps(scene, (32, 32, 6))))
+    for _ in range(3):  # a drag: several small turns in quick succession
+        axial.rotate_mpr(5.0)
+        coronal.render()
+    assert coronal.view.previewing  # the moving plane is drawn from a quick preview
+    # Once the turning stops, the plane is resampled trilinearly without being asked.
+    qtbot.waitUntil(lambda: not coronal.view.previewing, timeout=5000)
+    assert coronal.render_to_array().mean() > 5
+
+
 def test_cine_phase_steps_with_left_and_right(qtbot: QtBot) -> None:
     array = np.zeros((4, 3, 24, 24), dtype=np.int16)
     for t in range(4):

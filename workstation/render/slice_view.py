@@ -9,10 +9,16 @@ Orthogonal slices are numpy views of the volume copied into a slice-sized buffer
 change copies one slice, never the volume); oblique MPR planes are resampled by
 ``vtkImageReslice`` straight from the volume's memory. The image actor is placed with the
 slice's pixel-to-LPS matrix, so every pixel sits at its true patient position.
+
+While an oblique plane changes quickly (the crosshair being turned, a scroll through the
+oblique stack) an interactive owner may ask for previews: half resolution, nearest neighbour,
+about a tenth of the trilinear plane's time; :meth:`SliceView.refine` brings the trilinear
+plane back once the motion stops. Snapshots always get the trilinear plane.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Any
 
@@ -43,6 +49,11 @@ from workstation.render.window import initial_window
 FloatArray = npt.NDArray[np.float64]
 
 PLACEHOLDER_COLOUR = (0.09, 0.09, 0.1)
+#: Oblique planes resampled within this many seconds of the last one are previews (when the
+#: owner allows them): the plane is moving.
+PREVIEW_WITHIN_S = 0.25
+#: A preview samples every PREVIEW_STEP-th plane pixel in each direction.
+PREVIEW_STEP = 2
 
 #: Layers whose display was given its opening window by a view (done once per layer).
 _WINDOWED: weakref.WeakSet[ImageLayer] = weakref.WeakSet()
@@ -133,6 +144,11 @@ class SliceView:
         self._planes = PlaneCopier()
         self._image: Any = None
         self._reslice: Any = None
+        #: Preview oblique planes that follow one another within PREVIEW_WITHIN_S (see the
+        #: module's note); the Qt viewport turns this on and calls :meth:`refine`.
+        self.preview_oblique = False
+        self._last_reslice = -float("inf")
+        self._previewed = False
         self._volume_key: tuple[int, int] | None = None
         self._volume_image: Any = None
         self._volume_holder: npt.NDArray[np.generic] | None = None
@@ -270,6 +286,19 @@ class SliceView:
         self._rebuild(fit=fit)
         self.events.view_changed.emit()
 
+    @property
+    def previewing(self) -> bool:
+        """The plane shown is a preview that :meth:`refine` would replace."""
+        return self._previewed and bool(self.actor.GetVisibility())
+
+    def refine(self) -> bool:
+        """Replace a preview with the trilinear plane; whether there was one (render then)."""
+        if not self._previewed or self.shown is None or self._layer is None:
+            return False
+        self._last_reslice = -float("inf")  # the next resample is the full one
+        self._update_pixels()
+        return True
+
     def _reformattable(self) -> bool:
         layer = self._layer
         return layer is None or layer.volume.kind in (StackKind.VOLUME, StackKind.CINE)
@@ -395,6 +424,7 @@ class SliceView:
         self._placeholder.SetVisibility(False)
         self.actor.SetVisibility(layer.display.visible)
         if shown.orientation is not None:
+            self._previewed = False
             view = orthogonal_slice(grid, shown.orientation, shown.index)
             buffer = self._buffer
             if buffer is None or buffer.shape != view.shape or buffer.dtype != view.dtype:
@@ -437,15 +467,23 @@ class SliceView:
             self._volume_key = key
         if self._reslice is None:
             self._reslice = vtkImageReslice()
-            self._reslice.SetInterpolationModeToLinear()
         reslice = self._reslice
         reslice.SetInputData(self._volume_image)
         inverse = np.linalg.inv(shown.layer.volume.affine)
         reslice.SetResliceAxes(matrix4x4(inverse @ shown.matrix))
         rows, columns = shown.plane.shape
-        reslice.SetOutputSpacing(1.0, 1.0, 1.0)
+        now = time.perf_counter()
+        preview = self.preview_oblique and now - self._last_reslice < PREVIEW_WITHIN_S
+        self._last_reslice, self._previewed = now, preview
+        # The output's spacing is in plane pixels, so the actor's matrix places either alike.
+        step = PREVIEW_STEP if preview else 1
+        if preview:
+            reslice.SetInterpolationModeToNearestNeighbor()
+        else:
+            reslice.SetInterpolationModeToLinear()
+        reslice.SetOutputSpacing(float(step), float(step), 1.0)
         reslice.SetOutputOrigin(0.0, 0.0, 0.0)
-        reslice.SetOutputExtent(0, columns - 1, 0, rows - 1, 0, 0)
+        reslice.SetOutputExtent(0, (columns - 1) // step, 0, (rows - 1) // step, 0, 0)
         reslice.SetBackgroundLevel(self._dark_value(grid.dtype))
         reslice.Modified()
         self.actor.GetMapper().SetInputConnection(reslice.GetOutputPort())

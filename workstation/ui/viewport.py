@@ -55,6 +55,8 @@ CLICK_SLOP_PX = 3.0
 ZOOM_PER_PIXEL = 0.01
 #: Zoom factor per wheel notch with Ctrl.
 WHEEL_ZOOM = 1.15
+#: A previewed oblique plane that has not moved for this long is resampled trilinearly.
+REFINE_AFTER_MS = 150
 
 
 class _Drag(Enum):
@@ -98,6 +100,12 @@ class Viewport(QWidget):
         self._vtk_widget.installEventFilter(self)
 
         self.view = SliceView(self.renderer, scene)
+        # Moving oblique planes are previewed, and refined once they rest for REFINE_AFTER_MS.
+        self.view.preview_oblique = True
+        self._refine_timer = QTimer(self)
+        self._refine_timer.setSingleShot(True)
+        self._refine_timer.setInterval(REFINE_AFTER_MS)
+        self._refine_timer.timeout.connect(self._refine)
         self.view.events.render_requested.connect(self._schedule_render)
         self.view.events.slice_changed.connect(self.slice_changed.emit)
         self.view.events.phase_changed.connect(self.phase_changed.emit)
@@ -258,6 +266,8 @@ class Viewport(QWidget):
         if self.render_window.GetDPI() != dpi:
             self.render_window.SetDPI(dpi)
         self.render_window.Render()
+        if self.view.previewing:
+            self._refine_timer.start()  # restarted by every frame of a continuing motion
 
     def render_to_array(self) -> npt.NDArray[np.uint8]:
         """The viewport's pixels ``[row, column, rgb]``, top row first (rendered now)."""
@@ -290,6 +300,10 @@ class Viewport(QWidget):
     def _render_if_pending(self) -> None:
         if self._render_pending and self.isVisible():
             self.render()
+
+    def _refine(self) -> None:
+        if self.view.refine():
+            self._schedule_render()
 
     # --- coordinates ----------------------------------------------------------------------------
 
