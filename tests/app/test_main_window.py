@@ -270,7 +270,7 @@ from workstation.app.composition import build_main_window
 window, services = build_main_window()
 window.show(); app.processEvents()  # offscreen, this paints the window
 heavy = ("workstation.app.pacs_binding", "workstation.app.collaboration", "workstation.io.scan",
-         "pydicom", "vtkmodules.vtkRenderingCore", "torch", "httpx")
+         "pydicom", "pydantic", "vtkmodules.vtkRenderingCore", "torch", "httpx")
 at_paint = sorted(name for name in heavy if name in sys.modules)
 while not services.late_panels_added.is_set():
     app.processEvents()

@@ -75,8 +75,10 @@ def _process_seconds(code: str, home: Path) -> tuple[float, float, float]:
 def cold_start(repeat: int, home: Path) -> None:
     _process_seconds(_FLOOR, home)  # warm the page cache: both sides start warm
     _process_seconds(_WORKSTATION, home)
-    floor = [_process_seconds(_FLOOR, home) for _ in range(repeat)]
-    ours = [_process_seconds(_WORKSTATION, home) for _ in range(repeat)]
+    floor, ours = [], []
+    for _ in range(repeat):  # interleaved: both sides see the same state of the machine
+        floor.append(_process_seconds(_FLOOR, home))
+        ours.append(_process_seconds(_WORKSTATION, home))
     f_paint, f_exit = (statistics.median(run[i] for run in floor) for i in (0, 2))
     o_paint, o_complete, o_exit = (statistics.median(run[i] for run in ours) for i in (0, 1, 2))
     print("cold start to the first window (fresh processes, median)")

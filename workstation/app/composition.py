@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QProgressDialog
 
 from workstation import paths
@@ -492,7 +492,8 @@ def _add_ai_panel(window: MainWindow, services: Services) -> AiPanelBinding:
         parent=window,
     )
     experts.problem.connect(window.show_problem)
-    # Manifests are read once the window is up; the panel says "Finding expert modules…".
-    QTimer.singleShot(0, experts.discover_async)
+    # Manifests are read once the window has painted (the thread imports pydantic, which would
+    # hold the interpreter while the window paints); the panel says "Finding expert modules…".
+    window.after_first_paint(experts.discover_async)
     services.ai_binding = binding
     return binding
