@@ -110,6 +110,7 @@ def run_getscu(server: Orthanc, study: str, max_pdu: int | None) -> float:
             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
             "-od", target, HOST, str(server.dicom_port),
         ]  # fmt: skip
+        os.sync()  # every run starts without the last one's writes still being flushed
         started = time.perf_counter()
         subprocess.run(command, check=True, env={**os.environ, "TCP_NODELAY": "1"})
         seconds = time.perf_counter() - started
@@ -132,6 +133,7 @@ def run_ours(
     with tempfile.TemporaryDirectory() as home:
         source = make_source()
         try:
+            os.sync()  # every run starts without the last one's writes still being flushed
             started = time.perf_counter()
             report = retrieve_study(source, study, db_path=Path(home) / "studies.sqlite")
             seconds = time.perf_counter() - started

