@@ -190,14 +190,25 @@ def _oblique(array: object, repeat: int) -> None:
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkImagingCore import vtkImageReslice
 
-    from workstation.render.slice_view import PREVIEW_STEP
+    from workstation.render.slice_view import PREVIEW_COPY_BYTES, PREVIEW_STEP
+
+    def image_of(data: np.ndarray, spacing: float) -> vtkImageData:
+        image = vtkImageData()
+        image.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
+        image.SetSpacing(spacing, spacing, spacing)
+        image.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
+        return image
 
     data = np.asarray(array)
-    image = vtkImageData()
-    image.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
-    image.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
+    full = image_of(data, 1.0)
+    # As the view does for a volume this large: previews sample a half-resolution copy.
+    started = time.perf_counter()
+    half_data = np.ascontiguousarray(data[::2, ::2, ::2])
+    copy_ms = 1000 * (time.perf_counter() - started)
+    assert data.nbytes >= PREVIEW_COPY_BYTES
+    half = image_of(half_data, 2.0)
 
-    def median_ms(step: int, linear: bool) -> float:
+    def median_ms(image: vtkImageData, step: int, linear: bool) -> float:
         reslice = vtkImageReslice()
         reslice.SetInputData(image)
         reslice.SetOutputDimensionality(2)
@@ -216,10 +227,11 @@ def _oblique(array: object, repeat: int) -> None:
             times.append(time.perf_counter() - started)
         return 1000 * statistics.median(times)
 
-    moving = median_ms(PREVIEW_STEP, linear=False)
-    resting = median_ms(1, linear=True)
+    moving = median_ms(half, PREVIEW_STEP, linear=False)
+    resting = median_ms(full, 1, linear=True)
     print(
-        f"  oblique, moving: {moving:6.3f} ms (preview: every {PREVIEW_STEP}nd pixel, nearest) "
+        f"  oblique, moving:  {moving:6.3f} ms (preview: every {PREVIEW_STEP}nd pixel, nearest, "
+        f"from the half-resolution copy made once in {copy_ms:.0f} ms) "
         f"(target ≤ 1 ms: {'met' if moving <= 1 else 'NOT MET'})"
     )
     print(f"  oblique, at rest: {resting:6.3f} ms (trilinear, once the plane stops moving)")

@@ -521,3 +521,32 @@ def test_views_that_do_not_ask_for_previews_never_get_one() -> None:
     for _ in range(3):
         off.view.set_slice(off.view.slice_index + 1)
         assert not off.view.previewing and _resliced(off.view).shape == (48, 48)
+
+
+def test_large_volumes_are_previewed_from_a_half_resolution_copy(monkeypatch) -> None:
+    from workstation.render import slice_view
+
+    k, j, i = np.meshgrid(np.arange(16), np.arange(48), np.arange(48), indexing="ij")
+    scene = make_scene((i + 2 * j + 3 * k).astype(np.int16), window=(400.0, 100.0))
+    monkeypatch.setattr(slice_view, "PREVIEW_COPY_BYTES", 0)  # this small volume counts
+    off = Offscreen(scene)
+    off.view.preview_oblique = True
+    base = off.view.plane
+    assert base is not None
+    tilted = oblique_plane(base.center, (0.9, 0.3, 0.3), (-0.3, 0.95, 0.0), (1.0, 1.0), (48, 48))
+    off.view.set_oblique(tilted)
+    full = _resliced(off.view).astype(np.int64)
+    off.view.set_slice(off.view.slice_index)
+    off.view.set_oblique(tilted, fit=False)  # at once again: a preview
+    assert off.view.previewing
+    assert off.view._reslice.GetInput() is off.view._preview_image  # sampled from the copy
+    preview = _resliced(off.view).astype(np.int64)
+    # Each preview pixel is the copy's nearest voxel: within a voxel of the full plane's value
+    # along each axis (the ramp rises 1, 2 and 3 per voxel) wherever both lie in the volume
+    # (outside it both show the dark background, below the ramp's 0).
+    same_points = full[::2, ::2]
+    inside = (same_points >= 0) & (preview >= 0)
+    assert inside.mean() > 0.5
+    assert np.abs(preview - same_points)[inside].max() <= 6
+    off.view.refine()
+    assert off.view._reslice.GetInput() is not off.view._preview_image
