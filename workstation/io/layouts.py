@@ -68,6 +68,7 @@ class _Layout:
 
     __slots__ = (
         "dataset_offset",
+        "differs",
         "extent",
         "kept",
         "last_raw",
@@ -93,6 +94,8 @@ class _Layout:
         for index, (_, _, start, length) in enumerate(kept):
             self.roles[start : start + length] = index
         self.roles[checked] = _HEADER
+        #: scratch for the comparison of one object with the last (no allocation per object)
+        self.differs = np.empty(extent, dtype=bool)
         self.transfer_syntax = result.transfer_syntax
         self.media_sop_class_uid = result.media_sop_class_uid
         self.present = frozenset(result.present)
@@ -103,7 +106,8 @@ class _Layout:
 
     def replay(self, data: bytes) -> WalkResult | None:
         view = np.frombuffer(data, dtype=np.uint8, count=self.extent)
-        indices = set(self.roles[(view != self.last_view).nonzero()[0]].tolist())
+        differs = np.not_equal(view, self.last_view, out=self.differs)
+        indices = set(self.roles[differs].tolist())
         if _HEADER in indices:
             return None
         indices.discard(_OTHER)

@@ -19,7 +19,10 @@ from workstation.io.limits import DEFAULT_LIMITS, Limits
 class Reader(ABC):
     """Positional reads from one object: no shared file position, no intermediate buffers."""
 
-    size: int
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """The object's length in bytes."""
 
     @abstractmethod
     def pread(self, offset: int, n: int) -> bytes:
@@ -45,15 +48,17 @@ class Reader(ABC):
 class FileReader(Reader):
     """A file opened once; ``os.pread``/``os.preadv`` where the platform has them."""
 
-    __slots__ = ("_fd", "size")
+    __slots__ = ("_fd", "_size")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            self.size = os.fstat(self._fd).st_size
-        except OSError:
-            os.close(self._fd)
-            raise
+        self._size = -1
+
+    @property
+    def size(self) -> int:  # asked only when needed: reading pixels never needs it
+        if self._size < 0:
+            self._size = os.fstat(self._fd).st_size
+        return self._size
 
     if hasattr(os, "pread") and hasattr(os, "preadv"):
 
@@ -81,11 +86,15 @@ class FileReader(Reader):
 
 
 class MemoryReader(Reader):
-    __slots__ = ("_data", "size")
+    __slots__ = ("_data", "_size")
 
     def __init__(self, data: bytes) -> None:
         self._data = memoryview(data)
-        self.size = len(data)
+        self._size = len(data)
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def pread(self, offset: int, n: int) -> bytes:
         return bytes(self._data[offset : offset + n])
