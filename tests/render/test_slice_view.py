@@ -550,3 +550,20 @@ def test_large_volumes_are_previewed_from_a_half_resolution_copy(monkeypatch) ->
     assert np.abs(preview - same_points)[inside].max() <= 6
     off.view.refine()
     assert off.view._reslice.GetInput() is not off.view._preview_image
+
+
+def test_views_of_one_volume_share_one_preview_copy_that_goes_with_the_volume() -> None:
+    import gc
+
+    from workstation.render.slice_view import _PREVIEW_COPIES, preview_copy
+
+    volume = np.arange(8 * 10 * 12, dtype=np.int16).reshape(8, 10, 12)
+    half, first = preview_copy(volume)
+    assert preview_copy(volume)[1] is first  # a second view gets the same copy
+    assert first.GetDimensions() == (6, 5, 4) and first.GetSpacing() == (2.0, 2.0, 2.0)
+    np.testing.assert_array_equal(half, volume[::2, ::2, ::2])
+    assert id(volume) in _PREVIEW_COPIES
+    key = id(volume)
+    del volume
+    gc.collect()
+    assert key not in _PREVIEW_COPIES  # closed with its volume
