@@ -657,12 +657,16 @@ class DimseSource:
                 raise ValueError("instance_uids need a series_uid")
             for uid in instance_uids:
                 self._checked(uid, "SOP Instance UID")
-        requests = self._requests(study_uid, series_uid, instance_uids)
-        expected = len(instance_uids) if instance_uids is not None else 0
+        fetch = _Fetch(
+            requests=self._requests(study_uid, series_uid, instance_uids),
+            sink=sink,
+            expected=len(instance_uids) if instance_uids is not None else 0,
+            progress=progress,
+            cancel=cancel,
+        )
         if self.node.retrieve == "move":
-            return self._move(requests, sink, expected, progress, cancel)
-        classes = self._classes_for(series_uid)
-        return self._get(requests, classes, sink, expected, progress, cancel)
+            return self._move(fetch)
+        return self._get(fetch, self._classes_for(series_uid))
 
     def _requests(
         self, study_uid: str, series_uid: str | None, instance_uids: Sequence[str] | None
@@ -715,43 +719,27 @@ class DimseSource:
             for uid, syntaxes in cls.storage_proposals(sop_classes, budget)
         ]
 
-    def _get(  # noqa: PLR0917 - private, called once
-        self,
-        requests: list[Any],
-        classes: list[str],
-        sink: InstanceSink,
-        expected: int,
-        progress: Progress | None,
-        cancel: Cancel | None,
-    ) -> int:
+    def _get(self, fetch: _Fetch, classes: list[str]) -> int:
         """A C-GET retrieval: through :mod:`~workstation.pacs.cget` when :meth:`uses_lean_get`,
         through pynetdicom otherwise or when the node's acceptance does not suit the lean
         receiver (:class:`~workstation.pacs.cget.Unsupported`, raised before any request)."""
         if self.uses_lean_get():
             try:
-                received = self._get_lean(requests, classes, sink, expected, progress, cancel)
+                received = self._get_lean(fetch, classes)
             except cget.Unsupported as exc:
                 log.info("C-GET through pynetdicom: %s", exc)
             else:
                 self.get_path = "lean"
                 return received
         self.get_path = "pynetdicom"
-        return self._get_pynetdicom(requests, classes, sink, expected, progress, cancel)
+        return self._get_pynetdicom(fetch, classes)
 
     def uses_lean_get(self) -> bool:
         """Whether a C-GET tries the lean receiver first: unless turned off (``lean_get``),
         or the node needs TLS (which the lean receiver does not speak)."""
         return self.lean_get and not self.node.tls.enabled
 
-    def _get_lean(  # noqa: PLR0917 - private, called once
-        self,
-        requests: list[Any],
-        classes: list[str],
-        sink: InstanceSink,
-        expected: int,
-        progress: Progress | None,
-        cancel: Cancel | None,
-    ) -> int:
+    def _get_lean(self, fetch: _Fetch, classes: list[str]) -> int:
         node = self.node
         target = cget.Target(
             host=node.host,
@@ -762,20 +750,15 @@ class DimseSource:
             address=node.address,
             name=self.name,
         )
-
-        def counted(received: int) -> None:
-            if progress is not None:
-                progress(received, max(expected, received))
-
         try:
             received, finals = cget.run_get(
                 target,
                 self.storage_proposals(classes),
-                requests,
+                fetch.requests,
                 max_instance_bytes=self.limits.max_instance_bytes,
-                put=sink.put,
-                progress=counted,
-                cancel=cancel,
+                put=fetch.sink.put,
+                progress=fetch.report,
+                cancel=fetch.cancel,
             )
         except cget.Rejected as rejected:
             raise _rejection(rejected.fields, node, self.ae_title).at(self.name) from None
@@ -784,20 +767,13 @@ class DimseSource:
             log.warning("C-GET: %d sub-operation(s) failed", failed)
         return received
 
-    def _get_pynetdicom(  # noqa: PLR0917 - private, called once
-        self,
-        requests: list[Any],
-        classes: list[str],
-        sink: InstanceSink,
-        expected: int,
-        progress: Progress | None,
-        cancel: Cancel | None,
-    ) -> int:
+    def _get_pynetdicom(self, fetch: _Fetch, classes: list[str]) -> int:
         from pynetdicom import evt
         from pynetdicom.presentation import build_context, build_role
 
         received = 0
         state: dict[str, Any] = {"cancelled": False, "error": None, "message_id": 0}
+        cancel = fetch.cancel
 
         def request_cancel(assoc: Any) -> None:
             # C-CANCEL (PS3.7 §9.3.3.3): the node stops and answers a final "Cancel" status;
@@ -817,14 +793,13 @@ class DimseSource:
             if len(data) > self.limits.max_instance_bytes:
                 return _STORE_OUT_OF_RESOURCES
             try:
-                sink.put(data)
+                fetch.sink.put(data)
             except Exception as exc:  # noqa: BLE001 - reported after the association ends
                 state["error"] = exc
                 event.assoc.abort()
                 return _STORE_OUT_OF_RESOURCES
             received += 1
-            if progress is not None:
-                progress(received, max(expected, received))
+            fetch.report(received)
             return 0x0000
 
         contexts = [build_context(STUDY_ROOT_GET), *self.storage_contexts(classes)]
@@ -833,7 +808,7 @@ class DimseSource:
         with self._association(
             contexts, ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)]
         ) as assoc:
-            for identifier in requests:
+            for identifier in fetch.requests:
                 last = time.monotonic()
                 final = None
                 state["message_id"] = next_message_id()
@@ -893,14 +868,7 @@ class DimseSource:
             PacsReason.SERVER, f"{what} failed with status 0x{code:04X}{hint}", node=self.name
         )
 
-    def _move(
-        self,
-        requests: list[Any],
-        sink: InstanceSink,
-        expected: int,
-        progress: Progress | None,
-        cancel: Cancel | None,
-    ) -> int:
+    def _move(self, fetch: _Fetch) -> int:
         from pynetdicom.presentation import build_context
 
         scp = self.scp
@@ -910,9 +878,10 @@ class DimseSource:
                 "C-MOVE needs our storage SCP running (our AE title and port; or use C-GET)",
                 node=self.name,
             )
-        counter = _CountingSink(sink, progress, expected)
+        counter = _CountingSink(fetch)
+        cancel = fetch.cancel
         with self._association([build_context(STUDY_ROOT_MOVE)]) as assoc:
-            for identifier in requests:
+            for identifier in fetch.requests:
                 message_id = next_message_id()
                 final = None
                 with scp.route(self.ae_title, message_id, counter):
@@ -1024,13 +993,28 @@ def _prepare(item: Storable) -> tuple[Any, str, str]:
     return dataset, info.sop_class_uid, info.transfer_syntax
 
 
+@dataclass(frozen=True)
+class _Fetch:
+    """One retrieval's requests and where what it receives goes."""
+
+    requests: list[Any]
+    sink: InstanceSink
+    #: instances asked for by UID (0: a whole series or study, the count unknown)
+    expected: int
+    progress: Progress | None
+    cancel: Cancel | None
+
+    def report(self, received: int) -> None:
+        if self.progress is not None:
+            self.progress(received, max(self.expected, received))
+
+
 class _CountingSink:
     """Counts what a C-MOVE delivered to this retrieval, and keeps the sink's failure."""
 
-    def __init__(self, sink: InstanceSink, progress: Progress | None, expected: int) -> None:
-        self.sink = sink
-        self.progress = progress
-        self.expected = expected
+    def __init__(self, fetch: _Fetch) -> None:
+        self.sink = fetch.sink
+        self.fetch = fetch
         self.count = 0
         self.error: BaseException | None = None
         self._lock = threading.Lock()
@@ -1044,8 +1028,7 @@ class _CountingSink:
         with self._lock:
             self.count += 1
             count = self.count
-        if self.progress is not None:
-            self.progress(count, max(self.expected, count))
+        self.fetch.report(count)
 
 
 OnInstance = Callable[[bytes], None]
