@@ -241,12 +241,20 @@ def refresh_thumbnails(
     for uid in series_uids:
         if cancel is not None and cancel():
             break
-        thumbnail = thumbnail_of_series(scan_series(db, uid, limits).headers, limits)
-        if thumbnail is not None:
-            with db.transaction() as connection:
-                _save_thumbnail(connection, uid, thumbnail)
-            made += 1
+        made += _store_thumbnail(db, uid, scan_series(db, uid, limits).headers, limits)
     return made
+
+
+def _store_thumbnail(
+    db: StudyDatabase, uid: str, headers: list[InstanceHeader] | None, limits: Limits
+) -> bool:
+    """Make and keep the thumbnail of series ``uid`` from ``headers``; whether one was made."""
+    thumbnail = thumbnail_of_series(headers, limits) if headers is not None else None
+    if thumbnail is None:
+        return False
+    with db.transaction() as connection:
+        _save_thumbnail(connection, uid, thumbnail)
+    return True
 
 
 def thumbnails_from_headers(
@@ -261,15 +269,10 @@ def thumbnails_from_headers(
     A series whose kept headers are not all of its instances (part of it came earlier, or the
     caller dropped them) is read as :func:`refresh_thumbnails` does.
     """
-    made = 0
-    for uid in series_uids:
-        headers = _thumbnail_headers(db, uid, kept.get(uid, []), limits)
-        thumbnail = thumbnail_of_series(headers, limits) if headers is not None else None
-        if thumbnail is not None:
-            with db.transaction() as connection:
-                _save_thumbnail(connection, uid, thumbnail)
-            made += 1
-    return made
+    return sum(
+        _store_thumbnail(db, uid, _thumbnail_headers(db, uid, kept.get(uid, []), limits), limits)
+        for uid in series_uids
+    )
 
 
 def _thumbnail_headers(
@@ -299,16 +302,7 @@ def make_missing_thumbnails(
             "SELECT series_uid FROM series WHERE thumbnail IS NULL ORDER BY series_uid"
         )
     ]
-    made = 0
-    for uid in uids:
-        if cancel is not None and cancel():
-            break
-        thumbnail = thumbnail_of_series(scan_series(db, uid, limits).headers, limits)
-        if thumbnail is not None:
-            with db.transaction() as connection:
-                _save_thumbnail(connection, uid, thumbnail)
-            made += 1
-    return made
+    return refresh_thumbnails(db, uids, limits=limits, cancel=cancel)
 
 
 class _Recorded(NamedTuple):
