@@ -68,6 +68,27 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _run(
+    code: str, tmp_path: Path, timeout: float, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter, offscreen, with its own home folder."""
+    env = {
+        **os.environ,
+        "WORKSTATION_HOME": str(tmp_path / "home"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow",
+        **extra,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("attempt", range(3))
 def test_the_app_starts_its_threads_without_half_imported_modules(
     tmp_path: Path, attempt: int
@@ -76,21 +97,7 @@ def test_the_app_starts_its_threads_without_half_imported_modules(
     site.write_text(
         json.dumps({"pacs": {"port": _free_port(), "bind": "127.0.0.1", "scp_enabled": True}})
     )
-    env = {
-        **os.environ,
-        "WORKSTATION_HOME": str(tmp_path / "home"),
-        "WORKSTATION_SITE_CONFIG": str(site),
-        "QT_QPA_PLATFORM": "offscreen",
-        "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=150,
-        env=env,
-        check=False,
-    )
+    completed = _run(SCRIPT, tmp_path, 150, WORKSTATION_SITE_CONFIG=str(site))
     assert "READY" in completed.stdout, completed.stdout + completed.stderr
     assert "partially initialized" not in completed.stderr, completed.stderr
     assert "Traceback" not in completed.stderr, completed.stderr
@@ -121,20 +128,7 @@ services.shutdown()
 
 @pytest.mark.parametrize("attempt", range(2))
 def test_plugins_are_found_when_qt_was_imported_first(tmp_path: Path, attempt: int) -> None:
-    env = {
-        **os.environ,
-        "WORKSTATION_HOME": str(tmp_path / "home"),
-        "QT_QPA_PLATFORM": "offscreen",
-        "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", QT_FIRST],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    completed = _run(QT_FIRST, tmp_path, 120)
     assert "ERROR -" in completed.stdout, completed.stdout + completed.stderr
     found = int(completed.stdout.split("PLUGINS", 1)[1].split()[0])
     assert found >= 2, completed.stdout  # the first-party plugins: cardio and the example

@@ -190,23 +190,17 @@ def _oblique(array: object, repeat: int) -> None:
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkImagingCore import vtkImageReslice
 
-    from workstation.render.slice_view import PREVIEW_COPY_BYTES, PREVIEW_STEP
-
-    def image_of(data: np.ndarray, spacing: float) -> vtkImageData:
-        image = vtkImageData()
-        image.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
-        image.SetSpacing(spacing, spacing, spacing)
-        image.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
-        return image
+    from workstation.render.slice_view import PREVIEW_COPY_BYTES, PREVIEW_STEP, preview_copy
 
     data = np.asarray(array)
-    full = image_of(data, 1.0)
-    # As the view does for a volume this large: previews sample a half-resolution copy.
-    started = time.perf_counter()
-    half_data = np.ascontiguousarray(data[::2, ::2, ::2])
-    copy_ms = 1000 * (time.perf_counter() - started)
+    full = vtkImageData()
+    full.SetDimensions(data.shape[2], data.shape[1], data.shape[0])
+    full.GetPointData().SetScalars(numpy_to_vtk(data.ravel(), deep=False))
+    # As the view does for a volume this large: previews sample its half-resolution copy.
     assert data.nbytes >= PREVIEW_COPY_BYTES
-    half = image_of(half_data, 2.0)
+    started = time.perf_counter()
+    _half_data, half = preview_copy(data)
+    copy_ms = 1000 * (time.perf_counter() - started)
 
     def median_ms(image: vtkImageData, step: int, linear: bool) -> float:
         reslice = vtkImageReslice()
