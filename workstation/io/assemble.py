@@ -8,6 +8,7 @@ spacing, gantry tilt, duplicates, split series, MONOCHROME1, lossy compression) 
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from workstation.core.errors import GeometryError, LoadWarning, WarningCode
 from workstation.core.study import Stack, StudyTree
 from workstation.core.volume import StackKind
 from workstation.io import syntax
-from workstation.io.frames import FrameRef, frames_of, stored_format
+from workstation.io.frames import TEMPORAL_KEYS, FrameRef, frames_of, stored_format
 from workstation.io.header import InstanceHeader
 from workstation.io.rescale import StoredFormat, output_dtype, uses_hints
 
@@ -151,6 +152,8 @@ class _Cluster:
     spacing: tuple[float, float]
     localizer: bool
     frames: list[FrameRef] = field(default_factory=list)
+    #: the first frame's Pixel Spacing as read: equal ones are accepted without rounding
+    exact_spacing: tuple[float, float] | None = None
 
     def accepts(self, ref: FrameRef) -> bool:
         orientation = ref.orientation
@@ -165,7 +168,7 @@ class _Cluster:
                 or max(abs(a - b) for a, b in zip(self.orientation, orientation, strict=True))
                 < 1e-3
             )
-            and _spacing_of(ref) == self.spacing
+            and (ref.pixel_spacing == self.exact_spacing or _spacing_of(ref) == self.spacing)
         )
 
 
@@ -191,6 +194,7 @@ def _spatial_stacks(frames: list[FrameRef]) -> list[DicomStack]:
                     _spacing_of(ref),
                     ref.header.is_localizer,
                     [ref],
+                    ref.pixel_spacing,
                 )
             )
     clusters.sort(key=lambda c: (c.localizer, -len(c.frames)))
@@ -279,18 +283,11 @@ def _temporal_key(
 ) -> dict[FrameRef, float] | None:
     """Each frame's time by the first temporal attribute that tells apart every frame sharing
     a position; None when no attribute does."""
-    keyed = {ref: ref.temporal_keys() for _, group in positions for ref in group}
-    for name in (
-        "temporal_index",
-        "trigger_time",
-        "temporal_position_identifier",
-        "acquisition_time",
-        "content_time",
-    ):
+    for key in TEMPORAL_KEYS:
         times: dict[FrameRef, float] = {}
         for _, group in positions:
-            values = [keyed[ref][name] for ref in group]
-            if any(v is None for v in values) or len(set(values)) != len(values):
+            values = [ref.temporal_value(key) for ref in group]
+            if None in values or len(set(values)) != len(values):
                 break
             times.update(zip(group, values, strict=True))  # type: ignore[arg-type]
         else:
@@ -347,7 +344,8 @@ def _cine_stack(
     triggers = [[ordered[k][t].trigger_time for k in range(len(ordered))] for t in range(n_phases)]
     if all(t is not None for phase in triggers for t in phase):
         stack.phase_times_ms = tuple(
-            float(np.mean([t for t in phase if t is not None])) for phase in triggers
+            math.fsum(phase) / len(phase)  # type: ignore[arg-type]  # no None, checked above
+            for phase in triggers
         )
     _finish_stack(stack)
     return stack
@@ -521,9 +519,13 @@ def stack_dtype(stack: DicomStack, *, use_hints: bool) -> np.dtype[np.generic]:
     if first.bits_allocated == 1:
         return np.dtype(np.uint8)
     # Thousands of frames share a handful of formats and rescales: decide on the distinct ones.
-    distinct = {(_format_key(ref.header), ref.rescale): ref.header for ref in stack.frames}
+    # (The rescale's numbers as keys: a frozen dataclass's hash runs in Python.)
+    distinct = {
+        (_format_key(ref.header), ref.rescale.slope, ref.rescale.intercept): ref
+        for ref in stack.frames
+    }
     return output_dtype(
-        {(stored_format(header), rescale) for (_, rescale), header in distinct.items()},
+        {(stored_format(ref.header), ref.rescale) for ref in distinct.values()},
         use_hints=use_hints,
     )
 

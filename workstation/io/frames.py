@@ -46,20 +46,29 @@ class FrameRef:
     def stored(self) -> StoredFormat:
         return stored_format(self.header)
 
-    def temporal_keys(self) -> dict[str, float | None]:
-        """Candidate keys that order the phases of a cine, most specific first."""
+    def temporal_value(self, key: str) -> float | None:
+        """The frame's value of one of :data:`TEMPORAL_KEYS`."""
         header = self.header
-        return {
-            "temporal_index": None if self.temporal_index is None else float(self.temporal_index),
-            "trigger_time": self.trigger_time,
-            "temporal_position_identifier": (
-                None
-                if header.temporal_position_identifier is None
-                else float(header.temporal_position_identifier)
-            ),
-            "acquisition_time": _seconds(header.acquisition_time),
-            "content_time": _seconds(header.content_time),
-        }
+        if key == "temporal_index":
+            return None if self.temporal_index is None else float(self.temporal_index)
+        if key == "trigger_time":
+            return self.trigger_time
+        if key == "temporal_position_identifier":
+            identifier = header.temporal_position_identifier
+            return None if identifier is None else float(identifier)
+        if key == "acquisition_time":
+            return _seconds(header.acquisition_time)
+        return _seconds(header.content_time)
+
+
+#: Candidate keys that order the phases of a cine, most specific first.
+TEMPORAL_KEYS = (
+    "temporal_index",
+    "trigger_time",
+    "temporal_position_identifier",
+    "acquisition_time",
+    "content_time",
+)
 
 
 def stored_format(header: InstanceHeader) -> StoredFormat:
@@ -98,12 +107,20 @@ def _grid_positions(header: InstanceHeader) -> list[tuple[float, float, float] |
     return [(float(p[0]), float(p[1]), float(p[2])) for p in points]
 
 
+_IDENTITY = Rescale()
+
+
+@lru_cache(maxsize=1024)  # a series shares a few rescales; one object each keeps hashing cheap
+def _rescale(slope: float, intercept: float) -> Rescale:
+    return Rescale(slope, intercept)
+
+
 def frames_of(header: InstanceHeader) -> list[FrameRef]:
     """The frames of one object, with their own geometry and rescale."""
     base = (
-        Rescale(header.rescale_slope or 1.0, header.rescale_intercept or 0.0)
+        _rescale(header.rescale_slope or 1.0, header.rescale_intercept or 0.0)
         if (header.has_rescale)
-        else Rescale()
+        else _IDENTITY
     )
     spacing = header.pixel_spacing or header.imager_pixel_spacing
     if header.frames:
@@ -126,10 +143,22 @@ def frames_of(header: InstanceHeader) -> list[FrameRef]:
                 )
             )
         return refs
+    if header.number_of_frames == 1:  # the usual object: one slice
+        return [
+            FrameRef(
+                header,
+                0,
+                header.position,
+                header.orientation,
+                spacing,
+                header.slice_thickness,
+                base,
+                None,
+                header.trigger_time,
+            )
+        ]
     positions: list[tuple[float, float, float] | None] = [None] * header.number_of_frames
-    if header.number_of_frames == 1:
-        positions = [header.position]
-    elif _has_grid_offsets(header):
+    if _has_grid_offsets(header):
         positions = _grid_positions(header)
     return [
         FrameRef(

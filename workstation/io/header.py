@@ -131,7 +131,7 @@ class FrameInfo:
     in_stack_position: int | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PixelElement:
     """Where the pixel data of an object lies, checked against the object's length."""
 

@@ -12,6 +12,7 @@ element, which is what makes indexing a series several times faster.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,19 +38,13 @@ class WalkResult:
     #: tag → (VR as two ASCII bytes or b"" when implicit, raw value bytes)
     raw: dict[int, tuple[bytes, bytes]]
     #: tags of PRESENCE_FLAGS found at the top level
-    present: set[int]
+    present: Set[int]
     pixel: PixelElement | None
     dataset_offset: int
     #: For a replayed object: the ``raw`` of the previous object of the same layout, and the
     #: tags whose bytes differ from it (every other entry is that object's, unchanged).
     based_on: dict[int, tuple[bytes, bytes]] | None = None
     changed: frozenset[int] = frozenset()
-
-
-def _copy(pixel: PixelElement | None) -> PixelElement | None:
-    if pixel is None:
-        return None
-    return PixelElement(pixel.tag, pixel.offset, pixel.length, pixel.n_fragments)
 
 
 #: Roles of the bytes of a layout: part of an element header (or a meta value the walk reads),
@@ -63,10 +58,13 @@ class _Layout:
 
     A new object is compared byte for byte with that last object: where they differ tells at
     once whether the layout still holds (no differing byte in an element header) and which
-    values must be sliced out again (every other value is the last object's).
+    values must be sliced out again (every other value is the last object's). The bytes are
+    cut into segments of one role each (a run of header bytes, one kept value, a run of other
+    bytes), so that the comparison yields one flag per segment, not one per byte.
     """
 
     __slots__ = (
+        "bounds",
         "dataset_offset",
         "differs",
         "extent",
@@ -76,7 +74,7 @@ class _Layout:
         "media_sop_class_uid",
         "pixel",
         "present",
-        "roles",
+        "segment_roles",
         "transfer_syntax",
     )
 
@@ -90,16 +88,19 @@ class _Layout:
     ) -> None:
         self.extent = extent
         self.kept = kept
-        self.roles = np.full(extent, _OTHER, dtype=np.int16)
+        roles = np.full(extent, _OTHER, dtype=np.int16)
         for index, (_, _, start, length) in enumerate(kept):
-            self.roles[start : start + length] = index
-        self.roles[checked] = _HEADER
+            roles[start : start + length] = index
+        roles[checked] = _HEADER
+        #: where each segment starts, and its role (segments of one role are never adjacent)
+        self.bounds = np.concatenate(([0], np.flatnonzero(roles[1:] != roles[:-1]) + 1))
+        self.segment_roles = roles[self.bounds]
         #: scratch for the comparison of one object with the last (no allocation per object)
         self.differs = np.empty(extent, dtype=bool)
         self.transfer_syntax = result.transfer_syntax
         self.media_sop_class_uid = result.media_sop_class_uid
         self.present = frozenset(result.present)
-        self.pixel = _copy(result.pixel)
+        self.pixel = result.pixel  # immutable: shared by every object replayed
         self.dataset_offset = result.dataset_offset
         self.last_view = np.frombuffer(data, dtype=np.uint8, count=extent)
         self.last_raw = result.raw
@@ -107,24 +108,24 @@ class _Layout:
     def replay(self, data: bytes) -> WalkResult | None:
         view = np.frombuffer(data, dtype=np.uint8, count=self.extent)
         differs = np.not_equal(view, self.last_view, out=self.differs)
-        indices = set(self.roles[differs].tolist())
-        if _HEADER in indices:
+        roles = self.segment_roles[np.logical_or.reduceat(differs, self.bounds)].tolist()
+        if _HEADER in roles:
             return None
-        indices.discard(_OTHER)
         based_on = self.last_raw
         raw = dict(based_on)
         changed = []
-        for index in indices:
-            tag, vr, start, length = self.kept[index]
-            raw[tag] = (vr, data[start : start + length])
-            changed.append(tag)
+        for index in roles:
+            if index >= 0:
+                tag, vr, start, length = self.kept[index]
+                raw[tag] = (vr, data[start : start + length])
+                changed.append(tag)
         self.last_view, self.last_raw = view, raw
         return WalkResult(
             self.transfer_syntax,
             self.media_sop_class_uid,
             raw,
-            set(self.present),
-            _copy(self.pixel),
+            self.present,
+            self.pixel,
             self.dataset_offset,
             based_on,
             frozenset(changed),

@@ -29,6 +29,7 @@ from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.reader import inflate_dataset
 from workstation.io.rescale import (
     HintViolated,
+    Rescale,
     StoredFormat,
     can_rescale_in_place,
     check_hints,
@@ -211,8 +212,9 @@ def _fill_object(
 ) -> None:
     header = members[0][1].header
     try:
-        if _direct_read_possible(header):
-            _read_native(header, members, slots, use_hints, limits, plans=plans)
+        ts = syntax.lookup(header.transfer_syntax)
+        if ts is not None and _direct_read_possible(header, ts):
+            _read_native(header, members, slots, use_hints, limits, ts=ts, plans=plans)
         else:
             decode_object(header, members, slots, use_hints, limits)
     except HintViolated:
@@ -225,12 +227,10 @@ def _fill_object(
         raise StackLoadError(header.source.display, failure) from exc
 
 
-def _direct_read_possible(header: InstanceHeader) -> bool:
-    ts = syntax.lookup(header.transfer_syntax)
+def _direct_read_possible(header: InstanceHeader, ts: syntax.TransferSyntax) -> bool:
     pixel = header.pixel
     return (
-        ts is not None
-        and ts.native
+        ts.native
         and (header.fast or ts.deflated)
         and pixel is not None
         and pixel.tag == PIXEL_DATA
@@ -242,9 +242,8 @@ def _direct_read_possible(header: InstanceHeader) -> bool:
     )
 
 
-def _object_reader(header: InstanceHeader, limits: Limits) -> Reader:
-    ts = syntax.lookup(header.transfer_syntax)
-    if ts is not None and ts.deflated:
+def _object_reader(header: InstanceHeader, ts: syntax.TransferSyntax, limits: Limits) -> Reader:
+    if ts.deflated:
         with header.source.reader() as reader:
             return MemoryReader(inflate_dataset(reader.read_all(), limits))
     return header.source.reader()
@@ -255,12 +254,27 @@ class _NativePlan:
     """How the frames of objects stored alike are read and finished (worked out once)."""
 
     stored: StoredFormat
+    #: the stored values' dtype (read as the file holds them, swapped after when needed)
+    dtype: np.dtype[Any]
     swap: bool
     verify: bool
     #: the stored values are read into the output slot and rescaled where they lie
     in_place: bool
     #: in place with the identity rescale: the values read are the output
     plain: bool
+    #: bits above Bits Stored may be set and must be cleared or sign-extended
+    spare_bits: bool
+
+    def finish(self, values: npt.NDArray[Any], target: npt.NDArray[Any], rescale: Rescale) -> None:
+        """Turn the stored values just read into the output values in ``target``."""
+        if self.swap:
+            values.byteswap(inplace=True)
+        if self.spare_bits:
+            correct_unused_bits(values, self.stored)
+        if self.verify:
+            check_hints(values, self.stored)
+        if not self.plain:
+            rescale_into(values, target, rescale)
 
 
 #: Plans by (transfer syntax, stored format, output dtype, hints used, rescale).
@@ -270,6 +284,7 @@ Plans = dict[tuple[Any, ...], _NativePlan]
 def _native_plan(
     header: InstanceHeader, ref: FrameRef, out: np.dtype[Any], use_hints: bool, plans: Plans
 ) -> _NativePlan:
+    rescale = ref.rescale
     key = (
         header.transfer_syntax,
         header.bits_allocated,
@@ -279,17 +294,24 @@ def _native_plan(
         header.largest_value,
         out,
         use_hints,
-        ref.rescale,
+        rescale.slope,  # the numbers, not the dataclass: its hash is computed in Python
+        rescale.intercept,
     )
     plan = plans.get(key)
     if plan is None:
         stored = stored_format(header)
         ts = syntax.lookup(header.transfer_syntax)
         swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
-        verify = use_hints and uses_hints(stored)
-        in_place = can_rescale_in_place(stored, out, use_hints, ref.rescale)
-        plain = in_place and ref.rescale.identity
-        plan = plans[key] = _NativePlan(stored, swap, verify, in_place, plain)
+        in_place = can_rescale_in_place(stored, out, use_hints, rescale)
+        plan = plans[key] = _NativePlan(
+            stored,
+            stored.dtype,
+            swap,
+            verify=use_hints and uses_hints(stored),
+            in_place=in_place,
+            plain=in_place and rescale.identity,
+            spare_bits=stored.bits_stored < stored.bits_allocated,
+        )
     return plan
 
 
@@ -300,30 +322,24 @@ def _read_native(
     use_hints: bool,
     limits: Limits,
     *,
+    ts: syntax.TransferSyntax,
     plans: Plans,
 ) -> None:
     """Read native frames straight into their slots: one positional read per frame."""
     assert header.pixel is not None
     frame_bytes = header.frame_bytes
-    frame_plans = [_native_plan(header, ref, slots.dtype, use_hints, plans) for _, ref in members]
+    start = header.pixel.offset
     scratch = None
-    with _object_reader(header, limits) as reader:
-        for (slot, ref), plan in zip(members, frame_plans, strict=True):
+    with _object_reader(header, ts, limits) as reader:
+        for slot, ref in members:
+            plan = _native_plan(header, ref, slots.dtype, use_hints, plans)
             target = slots[slot]
-            stored = plan.stored
             if plan.in_place:
-                values = target.view(stored.dtype)
+                values = target.view(plan.dtype)
             else:
                 if scratch is None:
-                    scratch = np.empty(slots.shape[1:], dtype=stored.dtype)
+                    scratch = np.empty(slots.shape[1:], dtype=plan.dtype)
                 values = scratch
-            offset = header.pixel.offset + ref.frame * frame_bytes
-            if reader.readinto(offset, values.data.cast("B")) != frame_bytes:
+            if reader.readinto(start + ref.frame * frame_bytes, values) != frame_bytes:
                 raise DicomFileError(ErrorCode.TRUNCATED, "pixel data ends early")
-            if plan.swap:
-                values.byteswap(inplace=True)
-            correct_unused_bits(values, stored)
-            if plan.verify:
-                check_hints(values, stored)
-            if not plan.plain:
-                rescale_into(values, target, ref.rescale)
+            plan.finish(values, target, ref.rescale)

@@ -11,9 +11,13 @@ import threading
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workstation.core.errors import DicomFileError, ErrorCode
 from workstation.io.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 
 class Reader(ABC):
@@ -29,8 +33,9 @@ class Reader(ABC):
         """Up to ``n`` bytes from ``offset`` (fewer only at the end of the object)."""
 
     @abstractmethod
-    def readinto(self, offset: int, buffer: memoryview) -> int:
-        """Fill ``buffer`` from ``offset``; the number of bytes read."""
+    def readinto(self, offset: int, buffer: Buffer) -> int:
+        """Fill ``buffer`` (any C-contiguous writable buffer, such as a numpy array) from
+        ``offset``; the number of bytes read."""
 
     def read_all(self) -> bytes:
         return self.pread(0, self.size)
@@ -45,13 +50,17 @@ class Reader(ABC):
         self.close()
 
 
+#: Binary mode matters on Windows only (the flag exists there alone).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
 class FileReader(Reader):
     """A file opened once; ``os.pread``/``os.preadv`` where the platform has them."""
 
     __slots__ = ("_fd", "_size")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._fd = os.open(path, _OPEN_FLAGS)
         self._size = -1
 
     @property
@@ -65,7 +74,7 @@ class FileReader(Reader):
         def pread(self, offset: int, n: int) -> bytes:
             return os.pread(self._fd, n, offset)
 
-        def readinto(self, offset: int, buffer: memoryview) -> int:
+        def readinto(self, offset: int, buffer: Buffer) -> int:
             return os.preadv(self._fd, [buffer], offset)
 
     else:  # pragma: no cover - Windows
@@ -74,7 +83,7 @@ class FileReader(Reader):
             os.lseek(self._fd, offset, os.SEEK_SET)
             return os.read(self._fd, n)
 
-        def readinto(self, offset: int, buffer: memoryview) -> int:
+        def readinto(self, offset: int, buffer: Buffer) -> int:
             os.lseek(self._fd, offset, os.SEEK_SET)
             with open(self._fd, "rb", buffering=0, closefd=False) as raw:
                 return raw.readinto(buffer) or 0
@@ -99,9 +108,10 @@ class MemoryReader(Reader):
     def pread(self, offset: int, n: int) -> bytes:
         return bytes(self._data[offset : offset + n])
 
-    def readinto(self, offset: int, buffer: memoryview) -> int:
-        chunk = self._data[offset : offset + len(buffer)]
-        buffer[: len(chunk)] = chunk
+    def readinto(self, offset: int, buffer: Buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        chunk = self._data[offset : offset + len(view)]
+        view[: len(chunk)] = chunk
         return len(chunk)
 
     def read_all(self) -> bytes:
