@@ -2,8 +2,10 @@
 
 Every object is read twice: alone (the full walk) and through a memo that has already seen
 objects of the same size and layout (the replay). Header fields, pixel location and errors
-must be identical, for series as the factories write them and for thousands of same-size
-mutants whose damaged bytes may sit in an element header, in a value or in the meta group.
+must be identical: for series as the factories write them, for series whose values change
+length from file to file (in the meta group, in the dataset, in a sequence), and for
+thousands of mutants — same size or not — whose damaged bytes may sit in an element header,
+a length, a value or the meta group.
 """
 
 from __future__ import annotations
@@ -134,6 +136,123 @@ def test_a_file_read_into_a_layout_of_its_size_but_not_its_shape_is_walked(tmp_p
     memo = _assert_same_with_and_without([FileSource(first), FileSource(second)])
     assert (memo.layouts.walked, memo.layouts.replayed) == (2, 0)
     assert read_header(FileSource(second), memo=memo).series_description == ""
+
+
+def _save(dataset: pydicom.Dataset, path: Path, uid: str) -> Path:
+    dataset.SOPInstanceUID = uid
+    dataset.file_meta.MediaStorageSOPInstanceUID = uid
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    "transfer_syntax",
+    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian],
+    ids=lambda uid: uid.name,
+)
+def test_values_of_other_lengths_read_alike(tmp_path, transfer_syntax) -> None:
+    """UIDs (in the meta group and the dataset), positions, numbers and a defined-length
+    sequence whose lengths vary between files: files of one size and shape replay each other,
+    the others are walked, and every header reads as walked."""
+    from pydicom.sequence import Sequence
+
+    spec = SeriesSpec(rows=4, columns=4, n_slices=1, transfer_syntax=transfer_syntax)
+    (original,) = write_series(tmp_path / "seed", spec).paths
+    rng = Random(7)
+    paths = []
+    for index in range(40):
+        dataset = pydicom.dcmread(original)
+        dataset.InstanceNumber = rng.choice((1, 12, 345, 67890)) + index
+        dataset.ImagePositionPatient = [rng.choice((-1.5, 12.25, -123.125)), 0, index * 0.5]
+        dataset.SliceLocation = str(index * 0.5)
+        dataset.TriggerTime = rng.choice(("0", "33.3", "1066.66"))
+        dataset.SeriesDescription = "x" * rng.randrange(1, 20)
+        item = pydicom.Dataset()
+        item.CodeMeaning = "y" * rng.randrange(1, 30)
+        dataset.ProcedureCodeSequence = Sequence([item])
+        dataset["ProcedureCodeSequence"].is_undefined_length = False
+        uid = "1.2.3." + "4" * rng.randrange(1, 30) + f".{index}"
+        paths.append(_save(dataset, tmp_path / f"f{index}.dcm", uid))
+    assert len({path.stat().st_size for path in paths}) > 5
+    memo = _assert_same_with_and_without([FileSource(p) for p in paths] * 2)
+    assert memo.layouts.replayed >= 40  # the second round replays every layout of the first
+    assert memo.layouts.walked + memo.layouts.replayed == 80
+
+
+def test_a_value_emptied_or_filled_reads_alike(tmp_path) -> None:
+    """Kept values of length zero in one file and not in the next, at the same file size."""
+    spec = SeriesSpec(rows=4, columns=4, n_slices=1)
+    (original,) = write_series(tmp_path / "seed", spec).paths
+    paths = []
+    for index, (description, accession) in enumerate([("", "ABCD"), ("AB", "AB"), ("ABCD", "")]):
+        dataset = pydicom.dcmread(original)
+        dataset.SeriesDescription = description
+        dataset.AccessionNumber = accession
+        paths.append(_save(dataset, tmp_path / f"f{index}.dcm", f"1.2.3.{index}"))
+    assert len({path.stat().st_size for path in paths}) == 1
+    _assert_same_with_and_without([FileSource(p) for p in paths] * 2)
+
+
+def _resized_mutants(data: bytes, rng: Random, count: int) -> list[bytes]:
+    """Copies with bytes inserted or removed before the pixel data — sometimes with the
+    element length that covers them mended, so that the object stays valid."""
+    pixel = data.rfind(b"\xe0\x7f\x10\x00")
+    limit = pixel if pixel > 0 else min(len(data), 4096)
+    found = []
+    for _ in range(count):
+        mutant = bytearray(data)
+        position = rng.randrange(132, limit)
+        if rng.random() < 0.5:
+            mutant[position:position] = bytes(rng.choice((1, 2, 4)))
+        else:
+            del mutant[position : position + rng.choice((1, 2, 4))]
+        if rng.random() < 0.5:  # and damage a byte elsewhere
+            spot = rng.randrange(128, min(len(mutant), limit))
+            mutant[spot] = rng.randrange(256)
+        found.append(bytes(mutant))
+    return found
+
+
+def _grown_values(data: bytes, rng: Random, count: int) -> list[bytes]:
+    """Valid copies whose explicit VR little endian short values grow or shrink by two bytes
+    (the length mended), found by looking for element headers with a printable VR."""
+    pixel = data.rfind(b"\xe0\x7f\x10\x00")
+    limit = pixel if pixel > 0 else len(data)
+    spots = [
+        at
+        for at in range(132, limit - 8)
+        if data[at + 4 : at + 6] in (b"LO", b"SH", b"DS", b"IS", b"UI", b"CS")
+        and at + 8 + int.from_bytes(data[at + 6 : at + 8], "little") <= limit
+    ]
+    found = []
+    for _ in range(count if spots else 0):
+        mutant = bytearray(data)
+        for at in sorted(rng.sample(spots, min(len(spots), rng.choice((1, 2, 3)))), reverse=True):
+            length = int.from_bytes(mutant[at + 6 : at + 8], "little")
+            if length >= 2 and rng.random() < 0.5:
+                del mutant[at + 8 : at + 10]
+                length -= 2
+            else:
+                mutant[at + 8 : at + 8] = b"1 "
+                length += 2
+            mutant[at + 6 : at + 8] = length.to_bytes(2, "little")
+        found.append(bytes(mutant))
+    return found
+
+
+def test_resized_mutants_read_alike_with_and_without_the_memo(tmp_path) -> None:
+    rng = Random(20261130)
+    seeds = default_seeds(tmp_path)
+    checked = 0
+    for name, data in seeds.items():
+        memo = HeaderMemo()
+        _outcome(MemorySource(data, name), memo)
+        mutants = _resized_mutants(data, rng, 120) + _grown_values(data, rng, 60)
+        for index, mutant in enumerate(mutants):
+            source = MemorySource(mutant, f"{name}#{index}")
+            assert _outcome(source, memo) == _outcome(source, None), source.display
+            checked += 1
+    assert checked >= 1500
 
 
 def test_a_memo_serves_one_set_of_wanted_tags() -> None:
