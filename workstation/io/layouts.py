@@ -16,7 +16,6 @@ from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from workstation.io.header import PixelElement
 from workstation.io.sources import Reader
@@ -82,19 +81,15 @@ class _Layout:
         self,
         result: WalkResult,
         data: bytes,
-        checked: npt.NDArray[np.intp],
-        extent: int,
+        segments: tuple[list[int], list[int], int],
         kept: tuple[tuple[int, bytes, int, int], ...],
     ) -> None:
+        bounds, roles, extent = segments
         self.extent = extent
         self.kept = kept
-        roles = np.full(extent, _OTHER, dtype=np.int16)
-        for index, (_, _, start, length) in enumerate(kept):
-            roles[start : start + length] = index
-        roles[checked] = _HEADER
         #: where each segment starts, and its role (segments of one role are never adjacent)
-        self.bounds = np.concatenate(([0], np.flatnonzero(roles[1:] != roles[:-1]) + 1))
-        self.segment_roles = roles[self.bounds]
+        self.bounds = np.array(bounds, dtype=np.intp)
+        self.segment_roles = np.array(roles, dtype=np.int32)
         #: scratch for the comparison of one object with the last (no allocation per object)
         self.differs = np.empty(extent, dtype=bool)
         self.transfer_syntax = result.transfer_syntax
@@ -130,6 +125,43 @@ class _Layout:
             based_on,
             frozenset(changed),
         )
+
+
+def _segments(
+    trace: list[int], kept: list[tuple[int, bytes, int, int]]
+) -> tuple[list[int], list[int], int] | None:
+    """The segments of a walked file: starts, roles and the end of the last one.
+
+    The walk records header ranges and kept values in file order (two sorted runs, merged by
+    one sort); header ranges may overlap one another (the meta group's end is probed by a
+    group number the dataset's first header repeats). None when a value overlaps a header:
+    such a file is not remembered.
+    """
+    ranges = [(trace[i], trace[i + 1], _HEADER) for i in range(0, len(trace), 2)]
+    ranges += [(start, length, index) for index, (_, _, start, length) in enumerate(kept)]
+    ranges.sort()
+    bounds: list[int] = []
+    roles: list[int] = []
+    end = 0
+    for start, length, role in ranges:
+        stop = start + length
+        if length <= 0:
+            continue
+        if start < end:  # overlaps what is covered: only headers may overlap headers
+            if role != _HEADER or roles[-1] != _HEADER:
+                return None
+            end = max(end, stop)
+            continue
+        if start > end:
+            bounds.append(end)
+            roles.append(_OTHER)
+        elif roles and roles[-1] == _HEADER == role:  # adjacent headers: one segment
+            end = stop
+            continue
+        bounds.append(start)
+        roles.append(role)
+        end = stop
+    return bounds, roles, end
 
 
 class LayoutMemo:
@@ -186,21 +218,17 @@ class LayoutMemo:
         walk had them (read again when the layout lies further).
         """
         self.walked += 1
-        starts = np.asarray(trace[0::2], dtype=np.intp)
-        lengths = np.asarray(trace[1::2], dtype=np.intp)
-        ends = [start + length for _, _, start, length in kept]
-        extent = max(int((starts + lengths).max(initial=0)), max(ends, default=0))
+        segments = _segments(trace, kept)
+        if segments is None:
+            return
+        extent = segments[2]
         if extent > _MAX_EXTENT:
             return
         data = head if len(head) >= extent else reader.pread(0, extent)
         if len(data) < extent:
             return
         size = reader.size
-        # Every position of every range: each range's start repeated, plus 0..length-1.
-        offsets = np.arange(int(lengths.sum()), dtype=np.intp)
-        offsets -= np.repeat(np.cumsum(lengths) - lengths, lengths)
-        checked = np.repeat(starts, lengths) + offsets
-        layout = _Layout(result, data, checked, extent, tuple(kept))
+        layout = _Layout(result, data, segments, tuple(kept))
         layouts = self._by_size.setdefault(size, [])
         layouts.insert(0, layout)
         self._extents[size] = max(self._extents.get(size, 0), extent)

@@ -152,16 +152,20 @@ def _fill_groups(
                     raise
                 with lock:
                     failures[error.source] = error
-            counter.add(len(members))
+            if progress is not None:
+                counter.add(len(members))
 
     workers = _worker_count(len(objects))
     if workers == 1:
         fill_objects(objects)
         return
-    # File reads and numpy's loops release the GIL: a few threads keep every core busy.
+    # File reads and numpy's loops release the GIL: a few threads keep every core busy, this
+    # one among them.
     chunks = [objects[i::workers] for i in range(workers)]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load") as pool:
-        for future in [pool.submit(fill_objects, chunk) for chunk in chunks]:
+    with ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="load") as pool:
+        futures = [pool.submit(fill_objects, chunk) for chunk in chunks[1:]]
+        fill_objects(chunks[0])
+        for future in futures:
             future.result()
 
 
@@ -270,12 +274,18 @@ class _NativePlan:
         if self.swap:
             values.byteswap(inplace=True)
         if self.spare_bits:
-            correct_unused_bits(values, self.stored)
+            stored = self.stored
+            # The usual case, unsigned values within Bits Stored, costs one reduction (called
+            # directly: ``values.max()`` adds a Python-level wrapper for every frame).
+            if stored.signed or _largest(values, axis=None) >> stored.bits_stored:
+                correct_unused_bits(values, stored)
         if self.verify:
             check_hints(values, self.stored)
         if not self.plain:
             rescale_into(values, target, rescale)
 
+
+_largest = np.maximum.reduce
 
 #: Plans by (transfer syntax, stored format, output dtype, hints used, rescale).
 Plans = dict[tuple[Any, ...], _NativePlan]
