@@ -6,7 +6,7 @@ Every decision of the walker depends on three things only: the bytes of the elem
 reads (tags, VRs, lengths), the meta group's transfer syntax and SOP class, and the file's size.
 A file of the same size whose bytes at all those places equal those of a file already walked
 would therefore be walked exactly alike: its values lie at the same offsets and are sliced out
-directly. The check is one vectorised gather and comparison instead of a Python loop over every
+directly. The check is one vectorised comparison instead of a Python loop over every
 element, which is what makes indexing a series several times faster.
 """
 
