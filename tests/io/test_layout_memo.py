@@ -10,6 +10,7 @@ a length, a value or the meta group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from random import Random
@@ -106,18 +107,28 @@ def _mutants(data: bytes, rng: Random, count: int) -> list[bytes]:
     return found
 
 
-def test_same_size_mutants_read_alike_with_and_without_the_memo(tmp_path) -> None:
-    rng = Random(20261129)
-    seeds = default_seeds(tmp_path)
+def _assert_mutants_read_alike(
+    seeds: dict[str, bytes], mutate: Callable[[bytes], list[bytes]]
+) -> int:
+    """Every mutant of every seed reads alike with and without a memo that learnt the seed;
+    the number of mutants checked."""
     checked = 0
     for name, data in seeds.items():
         memo = HeaderMemo()
         # The memo learns the seed's layout first, so that every mutant is tried against it.
         _outcome(MemorySource(data, name), memo)
-        for index, mutant in enumerate(_mutants(data, rng, 150)):
+        for index, mutant in enumerate(mutate(data)):
             source = MemorySource(mutant, f"{name}#{index}")
             assert _outcome(source, memo) == _outcome(source, None), source.display
             checked += 1
+    return checked
+
+
+def test_same_size_mutants_read_alike_with_and_without_the_memo(tmp_path) -> None:
+    rng = Random(20261129)
+    checked = _assert_mutants_read_alike(
+        default_seeds(tmp_path), lambda data: _mutants(data, rng, 150)
+    )
     assert checked >= 1500
 
 
@@ -242,16 +253,10 @@ def _grown_values(data: bytes, rng: Random, count: int) -> list[bytes]:
 
 def test_resized_mutants_read_alike_with_and_without_the_memo(tmp_path) -> None:
     rng = Random(20261130)
-    seeds = default_seeds(tmp_path)
-    checked = 0
-    for name, data in seeds.items():
-        memo = HeaderMemo()
-        _outcome(MemorySource(data, name), memo)
-        mutants = _resized_mutants(data, rng, 120) + _grown_values(data, rng, 60)
-        for index, mutant in enumerate(mutants):
-            source = MemorySource(mutant, f"{name}#{index}")
-            assert _outcome(source, memo) == _outcome(source, None), source.display
-            checked += 1
+    checked = _assert_mutants_read_alike(
+        default_seeds(tmp_path),
+        lambda data: _resized_mutants(data, rng, 120) + _grown_values(data, rng, 60),
+    )
     assert checked >= 1500
 
 
