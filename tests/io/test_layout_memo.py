@@ -42,6 +42,14 @@ def _outcome(source: Source, memo: HeaderMemo | None) -> Any:
     return {f.name: getattr(header, f.name) for f in fields(header) if f.name not in _NOT_COMPARED}
 
 
+#: The walker's three encodings (explicit/implicit VR, little/big endian).
+_IN_EACH_ENCODING = pytest.mark.parametrize(
+    "transfer_syntax",
+    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian],
+    ids=lambda uid: uid.name,
+)
+
+
 def _assert_same_with_and_without(sources: list[Source]) -> HeaderMemo:
     memo = HeaderMemo()
     for source in sources:
@@ -49,11 +57,7 @@ def _assert_same_with_and_without(sources: list[Source]) -> HeaderMemo:
     return memo
 
 
-@pytest.mark.parametrize(
-    "transfer_syntax",
-    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian],
-    ids=lambda uid: uid.name,
-)
+@_IN_EACH_ENCODING
 def test_a_series_is_replayed_and_reads_as_walked(tmp_path, transfer_syntax) -> None:
     spec = SeriesSpec(
         rows=16,
@@ -156,11 +160,7 @@ def _save(dataset: pydicom.Dataset, path: Path, uid: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    "transfer_syntax",
-    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian],
-    ids=lambda uid: uid.name,
-)
+@_IN_EACH_ENCODING
 def test_values_of_other_lengths_read_alike(tmp_path, transfer_syntax) -> None:
     """UIDs (in the meta group and the dataset), positions, numbers and a defined-length
     sequence whose lengths vary between files: files of one size and shape replay each other,
