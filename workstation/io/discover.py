@@ -47,14 +47,12 @@ def discover(path: Path, limits: Limits = DEFAULT_LIMITS) -> Discovery:
 def _walk(root: Path) -> Iterator[tuple[str, str]]:
     """Paths and names of the files below ``root`` in a stable order; symbolic links to folders
     are not followed. Paths stay strings: a Path per file costs more than reading its header."""
-    current = str(root) == "."  # Path(".", name) is "name", as the paths found must read
     for folder, subfolders, files in os.walk(root, followlinks=False):
         subfolders.sort()
-        inside = folder[2:] if current and folder.startswith("./") else folder
+        # Below ".", paths read as Path(".", name) does: "name", "sub/name".
+        prefix = "" if folder == "." else os.path.join(folder.removeprefix("./"), "")  # noqa: PTH118
         for name in sorted(files):
-            # A string join, not a Path: one Path per file costs more than reading its header.
-            path = name if current and folder == "." else os.path.join(inside, name)  # noqa: PTH118
-            yield path, name
+            yield prefix + name, name
 
 
 def _add_file(path: Path, found: Discovery, limits: Limits) -> None:

@@ -233,5 +233,9 @@ def header_from_values(
     source: Source, transfer_syntax: str, values: dict[str, Any]
 ) -> InstanceHeader:
     """An :class:`InstanceHeader` from decoded values keyed by field (absent ones are None)."""
-    present = {name: value for name, value in values.items() if value is not None}
-    return InstanceHeader(source=source, transfer_syntax=transfer_syntax, **present)
+    return InstanceHeader(source=source, transfer_syntax=transfer_syntax, **present(values))
+
+
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """The values that are not None (absent ones take the header's defaults)."""
+    return {name: value for name, value in values.items() if value is not None}

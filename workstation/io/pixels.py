@@ -139,7 +139,7 @@ def _fill_groups(
     failures: dict[str, DicomFileError] | None = None,
 ) -> None:
     """Fill the slots of each object; with ``failures``, collect failing objects and go on."""
-    counter = _ProgressCounter(sum(len(m) for m in objects), progress)
+    counter = None if progress is None else _ProgressCounter(sum(map(len, objects)), progress)
     lock = threading.Lock()
     plans: Plans = {}  # shared by the threads: a plan is the same whoever works it out
 
@@ -152,7 +152,7 @@ def _fill_groups(
                     raise
                 with lock:
                     failures[error.source] = error
-            if progress is not None:
+            if counter is not None:
                 counter.add(len(members))
 
     workers = _worker_count(len(objects))
@@ -193,15 +193,13 @@ def _worker_count(n_objects: int) -> int:
 
 
 class _ProgressCounter:
-    def __init__(self, total: int, progress: Progress | None) -> None:
+    def __init__(self, total: int, progress: Progress) -> None:
         self.total = total
         self.done = 0
         self.progress = progress
         self.lock = threading.Lock()
 
     def add(self, n: int) -> None:
-        if self.progress is None:
-            return
         with self.lock:
             self.done += n
             self.progress(self.done, self.total)
@@ -253,6 +251,10 @@ def _object_reader(header: InstanceHeader, ts: syntax.TransferSyntax, limits: Li
     return header.source.reader()
 
 
+#: ``np.maximum.reduce``, called directly: ``values.max()`` adds a Python-level wrapper.
+_largest = np.maximum.reduce
+
+
 @dataclass(frozen=True, slots=True)
 class _NativePlan:
     """How the frames of objects stored alike are read and finished (worked out once)."""
@@ -275,8 +277,7 @@ class _NativePlan:
             values.byteswap(inplace=True)
         if self.spare_bits:
             stored = self.stored
-            # The usual case, unsigned values within Bits Stored, costs one reduction (called
-            # directly: ``values.max()`` adds a Python-level wrapper for every frame).
+            # The usual case, unsigned values within Bits Stored, costs one reduction.
             if stored.signed or _largest(values, axis=None) >> stored.bits_stored:
                 correct_unused_bits(values, stored)
         if self.verify:
@@ -285,14 +286,18 @@ class _NativePlan:
             rescale_into(values, target, rescale)
 
 
-_largest = np.maximum.reduce
-
 #: Plans by (transfer syntax, stored format, output dtype, hints used, rescale).
 Plans = dict[tuple[Any, ...], _NativePlan]
 
 
 def _native_plan(
-    header: InstanceHeader, ref: FrameRef, out: np.dtype[Any], use_hints: bool, plans: Plans
+    header: InstanceHeader,
+    ref: FrameRef,
+    out: np.dtype[Any],
+    use_hints: bool,
+    *,
+    ts: syntax.TransferSyntax,
+    plans: Plans,
 ) -> _NativePlan:
     rescale = ref.rescale
     key = (
@@ -310,8 +315,7 @@ def _native_plan(
     plan = plans.get(key)
     if plan is None:
         stored = stored_format(header)
-        ts = syntax.lookup(header.transfer_syntax)
-        swap = ts is not None and not ts.little_endian and stored.dtype.itemsize > 1
+        swap = not ts.little_endian and stored.dtype.itemsize > 1
         in_place = can_rescale_in_place(stored, out, use_hints, rescale)
         plan = plans[key] = _NativePlan(
             stored,
@@ -342,7 +346,7 @@ def _read_native(
     scratch = None
     with _object_reader(header, ts, limits) as reader:
         for slot, ref in members:
-            plan = _native_plan(header, ref, slots.dtype, use_hints, plans)
+            plan = _native_plan(header, ref, slots.dtype, use_hints, ts=ts, plans=plans)
             target = slots[slot]
             if plan.in_place:
                 values = target.view(plan.dtype)

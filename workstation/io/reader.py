@@ -24,11 +24,12 @@ from workstation.io.header import (
     InstanceHeader,
     PixelElement,
     header_from_values,
+    present,
 )
 from workstation.io.layouts import LayoutMemo, WalkResult
 from workstation.io.limits import DEFAULT_LIMITS, Limits
 from workstation.io.sources import MemoryReader, Reader, Source
-from workstation.io.values import RawDecoder, ValueCache, from_pydicom, present
+from workstation.io.values import RawDecoder, ValueCache, from_pydicom
 from workstation.io.walker import DeflatedDataset, WalkUnsupported, walk_stream
 
 _DECODERS = {True: RawDecoder(little_endian=True), False: RawDecoder(little_endian=False)}

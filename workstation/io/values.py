@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from workstation.io.header import ATTRIBUTES, Attribute, Kind
+from workstation.io.header import ATTRIBUTES, Attribute, Kind, present
 
 _PN_DELIMITERS = {0x5E, 0x3D}  # '^' and '=' separate name components and groups
 _TEXT_DELIMITERS = {0x5C}  # '\' separates values
@@ -201,11 +201,6 @@ class RawDecoder:
         from pydicom import charset as pydicom_charset
 
         return list(pydicom_charset.convert_encodings(names))
-
-
-def present(values: dict[str, Any]) -> dict[str, Any]:
-    """The values that are not None (absent ones take the header's defaults)."""
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def _name(data: bytes, encodings: list[str] | None) -> str | None:
