@@ -205,6 +205,7 @@ def import_sources(
     started = time.perf_counter()
     report = ImportReport(files=len(sources))
     session = _Session(db, copy, report, kept)
+    memo = memo if memo is not None else HeaderMemo()  # the batches of one import share it
     total = len(sources)
     for start in range(0, total, batch_size):
         batch = list(sources[start : start + batch_size])
@@ -214,9 +215,7 @@ def import_sources(
                 progress(offset + done, total)
 
         try:
-            headers, errors, non_image = read_headers(
-                batch, limits, batch_progress, cancel, memo or HeaderMemo()
-            )
+            headers, errors, non_image = read_headers(batch, limits, batch_progress, cancel, memo)
         except Cancelled:
             report.cancelled = True
             break
